@@ -1,0 +1,51 @@
+"""Prefect flows: one round (a task per stage) and iterate (rounds in order, resuming).
+
+Tasks hold no logic: each calls ``flywheel.runner.run_stage`` with plain values (config path, overrides, round,
+stage name); the stage itself skips when its manifest is already published, so re-running a flow resumes it.
+
+Run:  flywheel iterate --rounds 2 --config configs/tiny.yaml
+Deploy: flywheel deploy  (see prefect.yaml)
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prefect import flow, task
+
+from flywheel.runner import STAGES, close_all, open_run, run_stage
+
+
+@task(name="stage", task_run_name="round {round_idx}: {name}", retries=0)
+def stage_task(config: Optional[str], overrides: list[str], round_idx: int, name: str) -> dict:
+    return run_stage(open_run(config, overrides), round_idx, name)
+
+
+@flow(name="flywheel-round", flow_run_name="round-{round_idx}", log_prints=True)
+def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional[list[str]] = None) -> dict:
+    """One round of the flywheel: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote."""
+    overrides = list(overrides or [])
+    rt = open_run(config, overrides)
+    status = "FAILED"
+    try:
+        for name in STAGES:
+            stage_task.with_options(name=name)(config, overrides, round_idx, name)
+        status = "FINISHED"
+    finally:
+        if rt.tracker is not None:
+            rt.tracker.end_round(round_idx, status)
+    promo = rt.store.manifest(round_idx, "promote")
+    return promo["outputs"]["decision"] if promo else {}
+
+
+@flow(name="flywheel-iterate", flow_run_name="iterate-{first}-to-{last}", log_prints=True)
+def iterate_flow(first: int = 1, last: int = 1, config: Optional[str] = None,
+                 overrides: Optional[list[str]] = None) -> dict:
+    """Rounds ``first..last`` in order; each round generates with the model the previous one promoted."""
+    decisions = {}
+    try:
+        for r in range(first, last + 1):
+            decisions[r] = round_flow(r, config, overrides)
+    finally:
+        close_all()
+    return decisions

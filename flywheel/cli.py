@@ -1,0 +1,167 @@
+"""The ``flywheel`` command.
+
+    flywheel iterate --round N | --rounds K [--config PATH] [key=value ...]
+    flywheel stage NAME --round N [--config PATH] [key=value ...]
+    flywheel status [--json] [--config PATH] [key=value ...]
+    flywheel models pull smollm2
+
+Errors the user can fix (bad config key, corrupt JSONL line, missing model directory, unreachable store)
+print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from flywheel.errors import FlywheelError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=None, help="YAML profile (e.g. configs/tiny.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. run.root=/data/run")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="flywheel", description="Iterative weak-to-strong alignment rounds.")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    it = sub.add_parser("iterate", help="run round N, or rounds 1..K (resuming finished stages)")
+    which = it.add_mutually_exclusive_group(required=True)
+    which.add_argument("--round", type=int, help="run this round (its generator is round N-1's promoted model)")
+    which.add_argument("--rounds", type=int, help="run rounds 1..K")
+    it.add_argument("--no-prefect", action="store_true", help="run stages directly, without the Prefect flow")
+    _common(it)
+
+    st = sub.add_parser("stage", help="run one stage of a round")
+    st.add_argument("name", help="prompts | responses | judge | datasets | train | evaluate | promote")
+    st.add_argument("--round", type=int, required=True)
+    _common(st)
+
+    ss = sub.add_parser("status", help="each round's stages: done / pending / failed")
+    ss.add_argument("--json", action="store_true")
+    _common(ss)
+
+    md = sub.add_parser("models", help="model bootstrap")
+    md_sub = md.add_subparsers(dest="action", required=True)
+    pull = md_sub.add_parser("pull", help="download and convert a model (smollm2)")
+    pull.add_argument("name", choices=["smollm2"])
+    pull.add_argument("--cache-dir", default="~/.cache/flywheel")
+    return ap
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO if not verbose else logging.DEBUG, format="%(message)s",
+                        handlers=[RichHandler(show_path=False, rich_tracebacks=False)], force=True)
+    for noisy in ("httpx", "alembic", "mlflow", "urllib3", "filelock", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_iterate(args) -> int:
+    from flywheel.runner import close_all, open_run, run_stage, STAGES
+
+    first, last = (args.round, args.round) if args.round else (1, args.rounds)
+    if first < 1 or last < 1:
+        raise FlywheelError("--round/--rounds must be >= 1")
+    open_run(args.config, args.overrides)  # validate config and store before anything heavy starts
+    if args.no_prefect:
+        try:
+            for r in range(first, last + 1):
+                rt = open_run(args.config, args.overrides)
+                for name in STAGES:
+                    run_stage(rt, r, name)
+                if rt.tracker is not None:
+                    rt.tracker.end_round(r)
+        finally:
+            close_all()
+    else:
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        from flows.round import iterate_flow
+
+        iterate_flow(first=first, last=last, config=args.config, overrides=list(args.overrides))
+    return _print_status(args, rounds=range(first, last + 1))
+
+
+def cmd_stage(args) -> int:
+    from flywheel.runner import close_all, open_run, run_stage
+
+    try:
+        out = run_stage(open_run(args.config, args.overrides), args.round, args.name)
+    finally:
+        close_all()
+    print(json.dumps(out))
+    return 0
+
+
+def _print_status(args, rounds=None, as_json: bool = False) -> int:
+    from flywheel.config import load_config
+    from flywheel.runner import status
+    from flywheel.store import Store
+
+    cfg = load_config(args.config, args.overrides)
+    rows = status(cfg, Store(cfg.run.root, cfg.run.storage_options))
+    if rounds is not None:
+        rows = [r for r in rows if r["round"] in rounds]
+    if as_json:
+        print(json.dumps({"root": cfg.run.root, "rounds": rows}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"flywheel run {cfg.run.name} ({cfg.run.root})")
+    table.add_column("round", justify="right")
+    names = list(rows[0]["stages"]) if rows else []
+    for n in names:
+        table.add_column(n)
+    table.add_column("promotion")
+    style = {"done": "[green]done[/]", "failed": "[red]failed[/]", "pending": "[dim]pending[/]"}
+    for r in rows:
+        promo = "" if "promoted" not in r else ("[green]promoted[/]" if r["promoted"] else "[yellow]kept generator[/]")
+        table.add_row(str(r["round"]), *[style[r["stages"][n]] for n in names], promo)
+    Console().print(table)
+    for r in rows:
+        if "reason" in r:
+            print(f"round {r['round']}: {'promoted' if r['promoted'] else 'not promoted'} ({r['reason']}); "
+                  f"next generator: {r['generator']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from flywheel.models import pull_smollm2
+
+    print(pull_smollm2(args.cache_dir))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from flywheel.runner import offline_env
+
+    offline_env()
+    try:
+        if args.cmd == "iterate":
+            return cmd_iterate(args)
+        if args.cmd == "stage":
+            return cmd_stage(args)
+        if args.cmd == "status":
+            return _print_status(args, as_json=args.json)
+        if args.cmd == "models":
+            return cmd_models(args)
+    except FlywheelError as err:
+        print(f"flywheel: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("flywheel: interrupted; finished stages are kept, re-run the same command to resume", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""vLLM engines as plain classes (Ray turns them into actors at the call site; tests run them in-process).
+
+``ChatEngine`` samples chat completions; ``RewardEngine`` scores conversations with a 5-output regression
+head through vLLM's pooling runner (``LLM.classify``). Both take only the values they need.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+# Engine start-up without a spawned engine-core process: seconds instead of tens of seconds on CPU.
+CPU_ENV = {
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    "VLLM_NO_USAGE_STATS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@dataclass
+class EngineSpec:
+    """What one engine needs: a picklable subset of :class:`flywheel.config.EngineConfig`."""
+
+    model: str
+    dtype: str = "bfloat16"
+    max_model_len: int = 1024
+    kv_cache_gb: float = 1.0
+    enforce_eager: bool = True
+    tensor_parallel: int = 1
+    seed: int = 0
+    on_gpu: bool = False
+
+
+def _llm_kwargs(spec: EngineSpec) -> dict[str, Any]:
+    kw: dict[str, Any] = dict(
+        model=spec.model,
+        dtype=spec.dtype,
+        max_model_len=spec.max_model_len,
+        enforce_eager=spec.enforce_eager,
+        tensor_parallel_size=spec.tensor_parallel,
+        seed=spec.seed,  # per-request seeds crash the CPU engine on split batches: seed the engine
+    )
+    if not spec.on_gpu:
+        kw["kv_cache_memory_bytes"] = int(spec.kv_cache_gb * (1 << 30))
+    return kw
+
+
+def _set_cpu_env(spec: EngineSpec) -> None:
+    if not spec.on_gpu:
+        for k, v in CPU_ENV.items():
+            os.environ.setdefault(k, v)
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(spec.kv_cache_gb))))
+
+
+class ChatEngine:
+    """One vLLM engine producing chat completions."""
+
+    def __init__(self, spec: EngineSpec):
+        _set_cpu_env(spec)
+        from vllm import LLM
+
+        self.spec = spec
+        self.llm = LLM(runner="generate", **_llm_kwargs(spec))
+
+    def ready(self) -> bool:
+        return True
+
+    def chat(self, conversations: list[list[dict]], sampling: dict, n: int = 1) -> dict:
+        """Complete each conversation ``n`` times.
+
+        Args:
+            conversations: lists of {"role", "content"} messages, each ending with a user turn.
+            sampling: temperature, top_p, max_tokens, min_tokens (temperature 0 = greedy).
+        Returns:
+            {"texts": [[str] * n per conversation], "tokens": generated token count, "seconds": wall time}
+        """
+        from vllm import SamplingParams
+
+        params = SamplingParams(n=n, **sampling)
+        t0 = time.perf_counter()
+        outs = self.llm.chat(conversations, sampling_params=params, use_tqdm=False)
+        texts = [[c.text for c in o.outputs] for o in outs]
+        tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
+        return {"texts": texts, "tokens": tokens, "seconds": time.perf_counter() - t0}
+
+
+class RewardEngine:
+    """One vLLM pooling engine returning the 5 HelpSteer attribute scores per conversation."""
+
+    def __init__(self, spec: EngineSpec):
+        _set_cpu_env(spec)
+        from vllm import LLM
+
+        self.spec = spec
+        self.llm = LLM(runner="pooling", **_llm_kwargs(spec))
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def ready(self) -> bool:
+        return True
+
+    def score(self, conversations: list[list[dict]]) -> dict:
+        """Raw head outputs (no activation): {"scores": [[5 floats]], "seconds": ...}."""
+        from vllm import PoolingParams
+
+        t0 = time.perf_counter()
+        texts = [format_conversation(self.tokenizer, c) for c in conversations]
+        outs = self.llm.classify(texts, pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
+        scores = [[float(x) for x in o.outputs.probs] for o in outs]
+        return {"scores": scores, "seconds": time.perf_counter() - t0}
+
+
+def format_conversation(tokenizer, messages: list[dict]) -> str:
+    """The exact text the reward model reads: the chat template over the whole conversation."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)

@@ -1,0 +1,1 @@
+"""Judging: reward aggregation, ground-truth verifiers, LLM-as-judge protocol, pair and SFT selection (pure)."""

@@ -1,0 +1,398 @@
+"""Turning scored responses into preference pairs and SFT rows.
+
+Nemotron-4 340B (NVIDIA, 2024, sec. 3.2.3): for each prompt several responses are sampled and
+judged; ground truth decides where it exists (a verified-correct response is chosen over a
+verified-wrong one), otherwise the reward model ranks the responses, or an LLM judge compares
+them in both orders. SFT data keeps the best response per prompt above a reward threshold.
+
+Inputs are scored rows (``messages`` = prompt + one assistant turn, ``reward``, ``scores``, optional
+``verified``: True/False/None, ``prompt_id``). Outputs are preference rows
+``{prompt, chosen, rejected, reward_chosen, reward_rejected, judge, prompt_id}`` and SFT rows
+``{messages, reward, kind, prompt_id}``; the caller adds lineage. Malformed rows are skipped and
+counted, never raised on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flywheel.errors import FlywheelError
+from flywheel.judges.pairwise import combine_both_orders, disagreement_reason, judge_prompt, parse_verdict
+
+POLICIES = ("max_min", "max_random", "best_second")
+
+
+@dataclass
+class SelectionStats:
+    """What a selection pass kept and skipped, for logging.
+
+    Attributes:
+        seen: prompts considered (judged requests for ``pairwise_select``).
+        kept: output rows produced.
+        skipped: prompts (or requests) that produced nothing, by reason.
+        dropped_rows: input rows ignored, by reason (no assistant turn, no reward, duplicate, ...).
+        by_judge: kept preference rows by judge.
+        reward_inverted: verifier pairs whose chosen response has the lower reward; reward-gap
+            losses (RPO) should not trust their gap.
+    """
+
+    seen: int = 0
+    kept: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    dropped_rows: Counter = field(default_factory=Counter)
+    by_judge: Counter = field(default_factory=Counter)
+    reward_inverted: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Flat ``name -> count`` (``skipped/<reason>``, ``dropped/<reason>``, ``judge/<name>``)."""
+        flat = {"seen": self.seen, "kept": self.kept, "reward_inverted": self.reward_inverted}
+        for prefix, counter in (("skipped", self.skipped), ("dropped", self.dropped_rows), ("judge", self.by_judge)):
+            flat.update({f"{prefix}/{key}": n for key, n in sorted(counter.items())})
+        return flat
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    prompt: list[dict[str, Any]]
+    answer: dict[str, Any]
+    reward: float | None
+    verified: bool | None
+    row: Mapping[str, Any]
+
+
+def _candidates(
+    rows: Iterable[Mapping[str, Any]], use_verifiers: bool, dropped: Counter, need_reward: bool = True
+) -> list[_Candidate]:
+    """Usable, distinct responses of one prompt, in input order."""
+    out: list[_Candidate] = []
+    seen_texts: set[str] = set()
+    for row in rows:
+        messages = row.get("messages")
+        if not isinstance(messages, list) or len(messages) < 2 or not isinstance(messages[-1], Mapping):
+            dropped["no_assistant_turn"] += 1
+            continue
+        answer = messages[-1]
+        if answer.get("role") != "assistant" or not isinstance(answer.get("content"), str):
+            dropped["no_assistant_turn"] += 1
+            continue
+        if not answer["content"].strip():
+            dropped["empty_response"] += 1
+            continue
+        reward = row.get("reward")
+        if isinstance(reward, bool) or not isinstance(reward, (int, float)) or not math.isfinite(reward):
+            if need_reward:
+                dropped["no_reward"] += 1
+                continue
+            reward = None
+        text = answer["content"].strip()
+        if text in seen_texts:
+            # Identical texts make a pair with no learning signal.
+            dropped["duplicate"] += 1
+            continue
+        seen_texts.add(text)
+        verified = row.get("verified") if use_verifiers and isinstance(row.get("verified"), bool) else None
+        prompt = [dict(m) for m in messages[:-1]]
+        out.append(_Candidate(prompt, dict(answer), None if reward is None else float(reward), verified, row))
+    return out
+
+
+def _preference(chosen: _Candidate, rejected: _Candidate, judge: str, prompt_id: Any) -> dict[str, Any]:
+    return {
+        "prompt": [dict(m) for m in chosen.prompt],
+        "chosen": [dict(chosen.answer)],
+        "rejected": [dict(rejected.answer)],
+        "reward_chosen": chosen.reward,
+        "reward_rejected": rejected.reward,
+        "judge": judge,
+        "prompt_id": prompt_id,
+    }
+
+
+def group_by_prompt(rows: Iterable[Mapping[str, Any]], dropped: Counter | None = None) -> dict[Any, list[Mapping[str, Any]]]:
+    """Rows grouped by ``prompt_id`` in first-seen order; rows without one are counted in ``dropped``."""
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        prompt_id = row.get("prompt_id")
+        if prompt_id is None:
+            if dropped is not None:
+                dropped["no_prompt_id"] += 1
+            continue
+        groups.setdefault(prompt_id, []).append(row)
+    return groups
+
+
+def _check_policy(policy: str, min_gap: float) -> None:
+    if policy not in POLICIES:
+        raise FlywheelError(f"selection policy {policy!r} is unknown; expected one of {POLICIES}")
+    if not math.isfinite(min_gap) or min_gap < 0:
+        raise FlywheelError(f"selection min_gap must be a finite number >= 0, got {min_gap}")
+
+
+def select_pair(
+    rows_for_prompt: Sequence[Mapping[str, Any]],
+    policy: str = "max_min",
+    min_gap: float = 0.0,
+    use_verifiers: bool = True,
+    seed: int = 0,
+    dropped: Counter | None = None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """One preference pair for one prompt.
+
+    Ground truth first: with a verified-True and a verified-False response, chosen is the best-reward
+    verified-True one and rejected the lowest-reward verified-False one (judge ``"verifier"``;
+    ``min_gap`` does not apply). Otherwise the reward decides (judge ``"reward_model"``): chosen is
+    the highest reward among responses not verified False; rejected is picked by ``policy`` among
+    the others whose gap is positive and at least ``min_gap``, never a verified-True response
+    when chosen is not verified True:
+
+    * ``max_min``: the lowest reward (largest gap);
+    * ``best_second``: the highest remaining reward (hardest negative);
+    * ``max_random``: a uniformly random one (rng seeded by ``seed`` and the prompt id, so the
+      result does not depend on how prompts are sharded).
+
+    Args:
+        rows_for_prompt: scored rows sharing one ``prompt_id``.
+        policy: one of ``POLICIES``.
+        min_gap: smallest reward gap to keep a reward-model pair.
+        use_verifiers: read ``row["verified"]``; when False it is ignored.
+        seed: seed for ``max_random``.
+        dropped: counter receiving why rows were ignored.
+
+    Returns:
+        ``(preference row, None)`` or ``(None, reason)`` with reason one of ``too_few_responses``,
+        ``all_verified_false``, ``no_rejected_candidate``, ``small_gap``.
+
+    Raises:
+        FlywheelError: unknown policy or negative ``min_gap``.
+    """
+    _check_policy(policy, min_gap)
+    dropped = Counter() if dropped is None else dropped
+    prompt_id = rows_for_prompt[0].get("prompt_id") if rows_for_prompt else None
+    cands = _candidates(rows_for_prompt, use_verifiers, dropped)
+    if len(cands) < 2:
+        return None, "too_few_responses"
+    right = [c for c in cands if c.verified is True]
+    wrong = [c for c in cands if c.verified is False]
+    if right and wrong:
+        chosen = max(right, key=lambda c: c.reward)
+        rejected = min(wrong, key=lambda c: c.reward)
+        return _preference(chosen, rejected, "verifier", prompt_id), None
+    eligible = [c for c in cands if c.verified is not False]
+    if not eligible:
+        return None, "all_verified_false"
+    chosen = max(eligible, key=lambda c: c.reward)
+    others = [c for c in cands if c is not chosen and (chosen.verified is True or c.verified is not True)]
+    if not others:
+        return None, "no_rejected_candidate"
+    # A zero gap is a tie, never a preference, whatever min_gap says.
+    admissible = [c for c in others if chosen.reward - c.reward > 0 and chosen.reward - c.reward >= min_gap]
+    if not admissible:
+        return None, "small_gap"
+    if policy == "max_min":
+        rejected = min(admissible, key=lambda c: c.reward)
+    elif policy == "best_second":
+        rejected = max(admissible, key=lambda c: c.reward)
+    else:
+        rejected = random.Random(f"{seed}:{prompt_id}").choice(admissible)
+    return _preference(chosen, rejected, "reward_model", prompt_id), None
+
+
+def select_preferences(
+    rows: Iterable[Mapping[str, Any]],
+    policy: str = "max_min",
+    min_gap: float = 0.0,
+    use_verifiers: bool = True,
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], SelectionStats]:
+    """``select_pair`` over all prompts of a scored dataset.
+
+    Returns:
+        ``(preference rows in prompt order, stats)``.
+    """
+    _check_policy(policy, min_gap)
+    stats = SelectionStats()
+    pairs: list[dict[str, Any]] = []
+    for group in group_by_prompt(rows, stats.dropped_rows).values():
+        stats.seen += 1
+        pair, reason = select_pair(group, policy, min_gap, use_verifiers, seed, stats.dropped_rows)
+        if pair is None:
+            stats.skipped[reason] += 1
+            continue
+        pairs.append(pair)
+        stats.kept += 1
+        stats.by_judge[pair["judge"]] += 1
+        if pair["judge"] == "verifier" and pair["reward_chosen"] < pair["reward_rejected"]:
+            stats.reward_inverted += 1
+    return pairs, stats
+
+
+def select_sft(
+    rows_for_prompt: Sequence[Mapping[str, Any]],
+    threshold: float | None,
+    best_only: bool = True,
+    use_verifiers: bool = True,
+    kind: str = "general",
+    dropped: Counter | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """SFT rows for one prompt: responses with ``reward >= threshold``, best first.
+
+    Verified-False responses are never kept; verified-True ones rank above unverified ones, then
+    higher reward first (input order breaks ties).
+
+    Args:
+        rows_for_prompt: scored rows sharing one ``prompt_id``.
+        threshold: minimum reward; None keeps any reward.
+        best_only: keep only the top response.
+        use_verifiers: read ``row["verified"]``.
+        kind: ``kind`` for rows that carry none.
+        dropped: counter receiving why rows were ignored.
+
+    Returns:
+        ``(sft rows, None)`` or ``([], reason)`` with reason ``no_valid_response``,
+        ``all_verified_false`` or ``below_threshold``.
+    """
+    dropped = Counter() if dropped is None else dropped
+    cands = _candidates(rows_for_prompt, use_verifiers, dropped)
+    if not cands:
+        return [], "no_valid_response"
+    eligible = [c for c in cands if c.verified is not False]
+    if not eligible:
+        return [], "all_verified_false"
+    if threshold is not None:
+        eligible = [c for c in eligible if c.reward >= threshold]
+        if not eligible:
+            return [], "below_threshold"
+    ranked = sorted(eligible, key=lambda c: (c.verified is True, c.reward), reverse=True)
+    if best_only:
+        ranked = ranked[:1]
+    return [
+        {
+            "messages": [dict(m) for m in c.prompt] + [dict(c.answer)],
+            "reward": c.reward,
+            "kind": c.row.get("kind") or kind,
+            "prompt_id": c.row.get("prompt_id"),
+        }
+        for c in ranked
+    ], None
+
+
+def select_sft_rows(
+    rows: Iterable[Mapping[str, Any]],
+    threshold: float | None,
+    best_only: bool = True,
+    use_verifiers: bool = True,
+    kind: str = "general",
+) -> tuple[list[dict[str, Any]], SelectionStats]:
+    """``select_sft`` over all prompts of a scored dataset."""
+    stats = SelectionStats()
+    out: list[dict[str, Any]] = []
+    for group in group_by_prompt(rows, stats.dropped_rows).values():
+        stats.seen += 1
+        kept, reason = select_sft(group, threshold, best_only, use_verifiers, kind, stats.dropped_rows)
+        if reason is not None:
+            stats.skipped[reason] += 1
+        out.extend(kept)
+        stats.kept += len(kept)
+    return out, stats
+
+
+def judge_requests(
+    rows: Iterable[Mapping[str, Any]], pairs_per_prompt: int = 1, seed: int = 0
+) -> tuple[list[dict[str, Any]], SelectionStats]:
+    """Pairs of responses for the LLM judge, each with its prompt in both orders.
+
+    Args:
+        rows: response rows (rewards optional).
+        pairs_per_prompt: distinct response pairs per prompt, drawn at random (seeded per prompt).
+        seed: rng seed.
+
+    Returns:
+        ``(requests, stats)``; a request holds ``prompt_id``, ``prompt``, ``first``/``second``
+        (assistant messages), ``reward_first``/``reward_second`` (None without rewards) and the judge
+        chat messages ``messages_ab`` (first shown as A) and ``messages_ba`` (swapped).
+
+    Raises:
+        FlywheelError: ``pairs_per_prompt < 1``.
+    """
+    if pairs_per_prompt < 1:
+        raise FlywheelError(f"judge_requests: pairs_per_prompt must be >= 1, got {pairs_per_prompt}")
+    stats = SelectionStats()
+    requests: list[dict[str, Any]] = []
+    for prompt_id, group in group_by_prompt(rows, stats.dropped_rows).items():
+        stats.seen += 1
+        cands = _candidates(group, use_verifiers=False, dropped=stats.dropped_rows, need_reward=False)
+        if len(cands) < 2:
+            stats.skipped["too_few_responses"] += 1
+            continue
+        combos = list(itertools.combinations(range(len(cands)), 2))
+        picked = random.Random(f"{seed}:{prompt_id}").sample(combos, min(pairs_per_prompt, len(combos)))
+        for i, j in sorted(picked):
+            first, second = cands[i], cands[j]
+            requests.append(
+                {
+                    "prompt_id": prompt_id,
+                    "prompt": first.prompt,
+                    "first": first.answer,
+                    "second": second.answer,
+                    "reward_first": first.reward,
+                    "reward_second": second.reward,
+                    "messages_ab": judge_prompt(first.prompt, first.answer, second.answer),
+                    "messages_ba": judge_prompt(first.prompt, second.answer, first.answer),
+                }
+            )
+            stats.kept += 1
+    return requests, stats
+
+
+def pairwise_select(
+    requests: Sequence[Mapping[str, Any]], outputs_ab: Sequence[Any], outputs_ba: Sequence[Any]
+) -> tuple[list[dict[str, Any]], SelectionStats]:
+    """Preference rows from LLM-judge outputs in both orders (judge ``"llm_judge"``).
+
+    A pair is kept only when both orders pick the same response (``combine_both_orders``).
+
+    Args:
+        requests: from ``judge_requests``.
+        outputs_ab: judge text for each request's ``messages_ab``.
+        outputs_ba: judge text for each request's ``messages_ba``.
+
+    Returns:
+        ``(preference rows, stats)``; ``stats.skipped`` counts ``unparsed``, ``tie``, ``position_bias``.
+
+    Raises:
+        FlywheelError: the three sequences differ in length.
+    """
+    if not len(requests) == len(outputs_ab) == len(outputs_ba):
+        raise FlywheelError(
+            f"pairwise_select: {len(requests)} requests but {len(outputs_ab)} and {len(outputs_ba)} judge outputs"
+        )
+    stats = SelectionStats()
+    pairs: list[dict[str, Any]] = []
+    for request, text_ab, text_ba in zip(requests, outputs_ab, outputs_ba):
+        stats.seen += 1
+        verdict_ab, verdict_ba = parse_verdict(text_ab), parse_verdict(text_ba)
+        winner = combine_both_orders(verdict_ab, verdict_ba)
+        if winner is None:
+            stats.skipped[disagreement_reason(verdict_ab, verdict_ba)] += 1
+            continue
+        good, bad = ("first", "second") if winner == "first" else ("second", "first")
+        pairs.append(
+            {
+                "prompt": [dict(m) for m in request["prompt"]],
+                "chosen": [dict(request[good])],
+                "rejected": [dict(request[bad])],
+                "reward_chosen": request.get(f"reward_{good}"),
+                "reward_rejected": request.get(f"reward_{bad}"),
+                "judge": "llm_judge",
+                "prompt_id": request.get("prompt_id"),
+            }
+        )
+        stats.kept += 1
+        stats.by_judge["llm_judge"] += 1
+    return pairs, stats

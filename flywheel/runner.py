@@ -1,0 +1,133 @@
+"""Run-level wiring: open a run (store, tracker, engines), build round contexts, run stages by name, status.
+
+Prefect tasks and the CLI call these; they hold no stage logic themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from flywheel.config import Config, load_config, to_dict
+from flywheel.errors import FlywheelError
+from flywheel.stages import datasets, evaluate, judge, prompts, responses, train
+from flywheel.stages.common import Context
+from flywheel.stages.runtime import EngineCache
+from flywheel.store import Store
+
+log = logging.getLogger("flywheel")
+
+# The round DAG, in order. ``train`` expands to sft_code -> sft -> dpo -> rpo_1..n (one trainer run).
+STAGES = ("prompts", "responses", "judge", "datasets", "train", "evaluate", "promote")
+_RUN = {"prompts": prompts.run, "responses": responses.run, "judge": judge.run, "datasets": datasets.run,
+        "train": train.run, "evaluate": evaluate.run, "promote": evaluate.promote}
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+    "RAY_USAGE_STATS_ENABLED": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "VLLM_NO_USAGE_STATS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def offline_env() -> None:
+    for k, v in OFFLINE_ENV.items():
+        os.environ.setdefault(k, v)
+
+
+@dataclass
+class Runtime:
+    """Everything that lives as long as one ``flywheel`` process: config, store, tracker, engine pools."""
+
+    cfg: Config
+    store: Store
+    tracker: Any = None
+    engines: EngineCache | None = None
+    contexts: dict[int, Context] = field(default_factory=dict)
+
+    def context(self, round_idx: int) -> Context:
+        if round_idx < 1:
+            raise FlywheelError(f"round must be >= 1, got {round_idx}")
+        if round_idx not in self.contexts:
+            self.contexts[round_idx] = Context(cfg=self.cfg, store=self.store, round=round_idx,
+                                               engines=self.engines, tracker=self.tracker)
+        return self.contexts[round_idx]
+
+    def close(self) -> None:
+        if self.engines is not None:
+            self.engines.release()
+
+
+_OPEN: dict[tuple, Runtime] = {}
+
+
+def open_run(config: str | None = None, overrides: list[str] | tuple[str, ...] = (), track: bool = True) -> Runtime:
+    """The process-wide runtime for a (config, overrides) pair; created once, reused by every task."""
+    key = (config, tuple(overrides))
+    if key in _OPEN:
+        return _OPEN[key]
+    offline_env()
+    cfg = load_config(config, list(overrides))
+    store = Store(cfg.run.root, cfg.run.storage_options)
+    store.check()
+    tracker = None
+    if track and cfg.tracking.enabled:
+        from flywheel.tracking import Tracker
+
+        params = to_dict(cfg)
+        params["run"].pop("storage_options", None)  # may carry endpoints/keys: never logged
+        tracker = Tracker(cfg.tracking, store, os.path.expanduser(cfg.run.cache_dir), cfg.run.name, params=params)
+    rt = Runtime(cfg=cfg, store=store, tracker=tracker, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed))
+    _OPEN[key] = rt
+    return rt
+
+
+def close_all() -> None:
+    for rt in _OPEN.values():
+        rt.close()
+    _OPEN.clear()
+
+
+def run_stage(rt: Runtime, round_idx: int, name: str) -> dict:
+    """Run one stage of a round (skipped if already done). Returns a small summary."""
+    if name not in _RUN:
+        raise FlywheelError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    ctx = rt.context(round_idx)
+    if rt.tracker is not None:
+        from flywheel.stages.runtime import generator
+
+        rt.tracker.round_run(round_idx, generator(ctx))
+    man = _RUN[name](ctx)
+    return {"stage": name, "round": round_idx, "fingerprint": man["fingerprint"] if man else None,
+            "skipped": bool(man and man.get("skipped"))}
+
+
+def stage_list(cfg: Config) -> list[str]:
+    """Every stage name a round records, in order (training expanded)."""
+    names: list[str] = []
+    for s in STAGES:
+        names += ["sft_code", "sft", "dpo"] + [f"rpo_{i}" for i in range(1, cfg.train.rpo.iterations + 1)] if s == "train" else [s]
+    return names
+
+
+def status(cfg: Config, store: Store) -> list[dict]:
+    """Each round's stages: done / failed / pending, read from the store only."""
+    rounds = []
+    for r in store.rounds():
+        stages = {}
+        for name in stage_list(cfg):
+            if store.manifest(r, name) is not None:
+                stages[name] = "done"
+            elif store.failure(r, name) is not None:
+                stages[name] = "failed"
+            else:
+                stages[name] = "pending"
+        promo = store.manifest(r, "promote")
+        entry: dict[str, Any] = {"round": r, "stages": stages}
+        if promo:
+            entry["promoted"] = promo["outputs"]["decision"]["promoted"]
+            entry["reason"] = promo["outputs"]["decision"]["reason"]
+            entry["generator"] = promo["outputs"]["generator"]["id"]
+        rounds.append(entry)
+    return rounds

@@ -1,0 +1,193 @@
+"""What every stage shares: the round context, model resolution, skip-if-done, parts, lineage.
+
+A stage is a function ``(ctx) -> manifest``: it reads its inputs' manifests from the store, writes its
+outputs under names that carry its fingerprint, and publishes by writing ``_MANIFEST.json`` last. A stage
+whose manifest already carries the same fingerprint is skipped, which is how a killed round resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from flywheel.config import Config, expand, to_dict
+from flywheel.errors import FlywheelError
+from flywheel.store import Store, fingerprint, read_jsonl
+
+log = logging.getLogger("flywheel")
+
+
+@dataclass
+class Context:
+    """One round's view of the world. ``engines`` outlives the round (pools are reused across stages)."""
+
+    cfg: Config
+    store: Store
+    round: int
+    engines: Any = None  # flywheel.stages.runtime.EngineCache, created lazily
+    tracker: Any = None  # flywheel.tracking.Tracker or None
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def cache_dir(self) -> str:
+        return expand(self.cfg.run.cache_dir)
+
+    def manifest(self, stage: str, round_idx: int | None = None) -> dict:
+        r = self.round if round_idx is None else round_idx
+        man = self.store.manifest(r, stage)
+        if man is None:
+            raise FlywheelError(f"round {r}: stage {stage!r} has not run yet (run `flywheel iterate --round {r}`)")
+        return man
+
+
+def run_stage(ctx: Context, name: str, fp_parts: Iterable[Any], body: Callable[[str], tuple[dict, dict]],
+              inputs: dict[str, str] | None = None) -> dict:
+    """Skip if done, else run ``body(fp) -> (outputs, metrics)`` and publish the manifest.
+
+    A failure is recorded next to the stage (``_FAILED.json``, shown by ``flywheel status``) and re-raised.
+    """
+    fp = fingerprint(name, *fp_parts)
+    if ctx.store.is_done(ctx.round, name, fp):
+        log.info("round %d: %s already done (fingerprint %s), skipping", ctx.round, name, fp)
+        man = ctx.store.manifest(ctx.round, name)
+        assert man is not None
+        man["skipped"] = True
+        return man
+    log.info("round %d: %s starting", ctx.round, name)
+    started = time.time()
+    try:
+        outputs, metrics = body(fp)
+    except BaseException as err:
+        ctx.store.mark_failed(ctx.round, name, f"{type(err).__name__}: {err}"[:2000])
+        raise
+    man = ctx.store.commit(ctx.round, name, fp, outputs, inputs=inputs, metrics=metrics, started=started)
+    log.info("round %d: %s done in %.1fs %s", ctx.round, name, man["seconds"], _brief(metrics))
+    if ctx.tracker is not None:
+        ctx.tracker.log_stage(ctx.round, name, man)
+    return man
+
+
+def _brief(metrics: dict) -> str:
+    items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float))][:6]
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
+
+
+def lineage(ctx: Context, stage: str, fp: str, **extra: Any) -> dict:
+    return {"round": ctx.round, "stage": stage, "config_hash": fp, **extra}
+
+
+def write_parts(ctx: Context, stage: str, fp: str, rows: Iterable[dict], part_size: int = 1000) -> dict:
+    """Write rows in parts under ``{stage}/{fp}/``; returns the output record for the manifest."""
+    base = ctx.store.uri(f"round-{ctx.round:03d}", stage, fp)
+    parts, total, chunk = [], 0, []
+
+    def flush():
+        nonlocal total
+        uri = f"{base}/part-{len(parts):05d}.jsonl"
+        n, sha = ctx.store.write_jsonl(uri, chunk)
+        parts.append({"uri": uri, "sha256": sha, "count": n})
+        total += n
+        chunk.clear()
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= part_size:
+            flush()
+    if chunk or not parts:
+        flush()
+    return {"parts": parts, "count": total}
+
+
+def read_output(ctx: Context, man: dict, name: str) -> Iterator[dict]:
+    """Rows of a manifest's output ``name`` (all parts, in order)."""
+    out = man["outputs"].get(name)
+    if out is None:
+        raise FlywheelError(f"stage {man['stage']}: no output {name!r}")
+    for part in out["parts"]:
+        yield from ctx.store.read_jsonl(part["uri"])
+
+
+def builtin_or_path(spec: str) -> str:
+    """``builtin:NAME`` names a file shipped in ``flywheel/data``; anything else is a path/URI."""
+    if spec.startswith("builtin:"):
+        return str(resources.files("flywheel") / "data" / spec.split(":", 1)[1])
+    return expand(spec)
+
+
+def read_prompt_file(spec: str) -> list[dict]:
+    """Prompt rows from a JSONL file: ``{"messages": [...]}`` or ``{"prompt": "..."}`` per line."""
+    path = builtin_or_path(spec)
+    rows = []
+    for i, row in enumerate(read_jsonl(path), 1):
+        if "messages" in row:
+            msgs = row["messages"]
+        elif isinstance(row.get("prompt"), str):
+            msgs = [{"role": "user", "content": row["prompt"]}]
+        else:
+            raise FlywheelError(f"{path}:{i}: prompt row needs 'messages' or 'prompt'")
+        if not msgs or not isinstance(msgs, list) or msgs[-1].get("role") != "user":
+            raise FlywheelError(f"{path}:{i}: 'messages' must end with a user turn")
+        rows.append({"id": row.get("id") or fingerprint(msgs), "messages": msgs, "kind": row.get("kind", "file"),
+                     "split": row.get("split", "train"), "meta": row.get("meta", {})})
+    return rows
+
+
+def section(obj: Any) -> dict:
+    return to_dict(obj)
+
+
+def local_path(ctx: Context, uri: str) -> str:
+    return ctx.store.local_dir(uri, os.path.join(ctx.cache_dir, "store"))
+
+
+def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches: list[Any],
+              make_args: Callable[[Any], tuple], make_rows: Callable[[Any, dict], list[dict]],
+              desc: str) -> tuple[dict, dict]:
+    """Send ``batches`` through an engine pool, writing each finished batch as its own part at once.
+
+    Parts already written by an earlier (killed) attempt with the same fingerprint are kept, not recomputed.
+    Returns (output record, metrics with generated tokens and tokens/s).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    base = ctx.store.uri(f"round-{ctx.round:03d}", stage, fp)
+    uris = [f"{base}/part-{i:05d}.jsonl" for i in range(len(batches))]
+    todo = [i for i, uri in enumerate(uris) if not ctx.store.exists(uri)]
+    if len(todo) < len(batches):
+        log.info("%s: reusing %d finished parts", stage, len(batches) - len(todo))
+    stats = {"tokens": 0, "engine_seconds": 0.0}
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task(desc, total=len(batches), completed=len(batches) - len(todo), rate="")
+
+        def on_result(i: int, out: dict) -> None:
+            ctx.store.write_jsonl(uris[i], make_rows(batches[i], out))
+            stats["tokens"] += out.get("tokens", 0)
+            stats["engine_seconds"] += out.get("seconds", 0.0)
+            rate = stats["tokens"] / max(time.perf_counter() - t0, 1e-6)
+            bar.update(task, advance=1, rate=f"{rate:,.0f} tok/s" if stats["tokens"] else "")
+
+        if todo:
+            pool.map(method, [(i, make_args(batches[i])) for i in todo], on_result)
+    wall = time.perf_counter() - t0
+    parts, total = [], 0
+    for uri in uris:
+        rows = list(ctx.store.read_jsonl(uri))
+        import hashlib
+
+        data = ctx.store.fs.cat_file(ctx.store._p(uri))
+        parts.append({"uri": uri, "sha256": hashlib.sha256(data).hexdigest(), "count": len(rows)})
+        total += len(rows)
+    metrics = {"rows": total, "tokens": stats["tokens"], "wall_seconds": round(wall, 3),
+               "tokens_per_s": round(stats["tokens"] / wall, 2) if wall > 0 and stats["tokens"] else 0.0}
+    return {"parts": parts, "count": total}, metrics
+
+
+def batched(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), max(1, size))]

@@ -1,0 +1,253 @@
+"""Artifact store on any fsspec path (local by default, ``s3://`` through s3fs).
+
+Layout under the run root::
+
+    {root}/round-001/{stage}/part-00000.jsonl ...   stage outputs (files or HF model directories)
+    {root}/round-001/{stage}/_MANIFEST.json          written last: the stage is published only then
+    {root}/models/...                               bootstrapped models (tiny, converted SmolLM2, reward)
+    {root}/mlflow/...                               embedded MLflow store
+
+Every file is written under a temporary name and renamed into place, so a killed process never leaves a
+half-written file under a final name. A stage is *done* when its manifest exists and its fingerprint (a hash
+of the stage's config, its input manifests and the code version) matches: that is how a rerun skips work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from flywheel import __version__
+from flywheel.errors import FlywheelError
+
+MANIFEST = "_MANIFEST.json"
+
+
+def fingerprint(*parts: Any) -> str:
+    """Stable short hash of JSON-serialisable parts (configs, input digests, names)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def round_dir(round_idx: int) -> str:
+    return f"round-{round_idx:03d}"
+
+
+class Store:
+    """Thin wrapper over one fsspec filesystem rooted at ``root``.
+
+    Args:
+        root: ``/local/path``, ``file:///...`` or ``s3://bucket/prefix``.
+        storage_options: passed to fsspec (e.g. ``{"endpoint_url": ...}`` for s3). Credentials come from the
+            environment / the standard AWS chain and are never logged.
+    """
+
+    def __init__(self, root: str, storage_options: dict | None = None):
+        self.root = root.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        try:
+            self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
+        except (ImportError, ValueError) as err:
+            raise FlywheelError(f"store root {root!r}: {err}") from None
+        self.is_local = "file" in _protocols(self.fs)
+
+    # -- paths ---------------------------------------------------------------------------------
+    def uri(self, *parts: str) -> str:
+        return "/".join([self.root, *[p.strip("/") for p in parts if p]])
+
+    def _p(self, uri_or_rel: str) -> str:
+        """Filesystem path (protocol stripped) for a URI or a path relative to the root."""
+        if "://" in uri_or_rel or uri_or_rel.startswith("/"):
+            return self.fs._strip_protocol(uri_or_rel)
+        return f"{self._root_path}/{uri_or_rel.strip('/')}"
+
+    def stage_uri(self, round_idx: int, stage: str) -> str:
+        return self.uri(round_dir(round_idx), stage)
+
+    def exists(self, uri: str) -> bool:
+        try:
+            return self.fs.exists(self._p(uri))
+        except Exception as err:  # network errors from s3fs/botocore surface here first
+            raise FlywheelError(f"store {self.root!r} unreachable: {type(err).__name__}: {err}") from None
+
+    def check(self) -> None:
+        """Fail early, in one line, when the store cannot be reached or written."""
+        probe = self.uri(f".probe-{uuid.uuid4().hex[:8]}")
+        try:
+            self.fs.makedirs(self._p(self.root), exist_ok=True)
+            self.fs.pipe(self._p(probe), b"ok")
+            self.fs.rm(self._p(probe))
+        except Exception as err:
+            raise FlywheelError(f"store {self.root!r} not writable: {type(err).__name__}: {err}") from None
+
+    # -- atomic writes ---------------------------------------------------------------------------
+    def write_bytes(self, uri: str, data: bytes) -> str:
+        """Write ``data`` to ``uri`` atomically (temp name, then rename). Returns the sha256."""
+        path = self._p(uri)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        self.fs.pipe(tmp, data)
+        self.fs.mv(tmp, path)
+        return hashlib.sha256(data).hexdigest()
+
+    def write_json(self, uri: str, obj: Any) -> str:
+        return self.write_bytes(uri, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+    def read_json(self, uri: str) -> Any:
+        with self.fs.open(self._p(uri), "rb") as f:
+            return json.loads(f.read())
+
+    def write_jsonl(self, uri: str, rows: Iterable[dict]) -> tuple[int, str]:
+        """Write rows as JSON lines atomically. Returns (count, sha256)."""
+        buf = []
+        for row in rows:
+            buf.append(json.dumps(row, ensure_ascii=False, default=str))
+        data = ("\n".join(buf) + ("\n" if buf else "")).encode()
+        return len(buf), self.write_bytes(uri, data)
+
+    def read_jsonl(self, uri: str) -> Iterator[dict]:
+        """Yield rows; a corrupt line raises FlywheelError naming file and line number."""
+        yield from read_jsonl(uri, fs=self.fs, path=self._p(uri))
+
+    def put_dir(self, local_dir: str, uri: str) -> None:
+        """Publish a local directory (e.g. a HF checkpoint) at ``uri``, replacing what was there."""
+        dest = self._p(uri)
+        if self.is_local:
+            tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
+            shutil.copytree(local_dir, tmp)
+            if os.path.exists(dest):
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        else:
+            if self.fs.exists(dest):
+                self.fs.rm(dest, recursive=True)
+            self.fs.put(local_dir.rstrip("/") + "/", dest, recursive=True)
+
+    def local_dir(self, uri: str, cache_root: str | None = None) -> str:
+        """A local path holding the directory at ``uri`` (itself when local, else a cached download)."""
+        if self.is_local:
+            path = self._p(uri)
+            if not os.path.isdir(path):
+                raise FlywheelError(f"model directory not found: {uri}")
+            return path
+        cache_root = cache_root or os.path.join(tempfile.gettempdir(), "flywheel-cache")
+        key = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        dest = os.path.join(cache_root, key)
+        if not os.path.isdir(dest):
+            tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
+            os.makedirs(tmp, exist_ok=True)
+            self.fs.get(self._p(uri).rstrip("/") + "/", tmp + "/", recursive=True)
+            os.replace(tmp, dest)
+        return dest
+
+    def local_file(self, uri: str, cache_root: str | None = None) -> str:
+        if self.is_local:
+            return self._p(uri)
+        cache_root = cache_root or os.path.join(tempfile.gettempdir(), "flywheel-cache")
+        dest = os.path.join(cache_root, hashlib.sha256(uri.encode()).hexdigest()[:16] + Path(uri).suffix)
+        if not os.path.exists(dest):
+            os.makedirs(cache_root, exist_ok=True)
+            tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
+            self.fs.get(self._p(uri), tmp)
+            os.replace(tmp, dest)
+        return dest
+
+    # -- manifests ---------------------------------------------------------------------------------
+    def manifest(self, round_idx: int, stage: str) -> dict | None:
+        uri = self.uri(round_dir(round_idx), stage, MANIFEST)
+        return self.read_json(uri) if self.exists(uri) else None
+
+    def is_done(self, round_idx: int, stage: str, fp: str) -> bool:
+        man = self.manifest(round_idx, stage)
+        return man is not None and man.get("fingerprint") == fp
+
+    def commit(
+        self,
+        round_idx: int,
+        stage: str,
+        fp: str,
+        outputs: dict[str, dict],
+        inputs: dict[str, str] | None = None,
+        metrics: dict | None = None,
+        started: float | None = None,
+    ) -> dict:
+        """Publish a stage: write its manifest last.
+
+        Args:
+            outputs: name -> {"uri": ..., "sha256": ..., "count": ...} (whatever describes the output).
+            inputs: name -> fingerprint of the input stages' manifests (lineage).
+            metrics: small numbers worth keeping (counts, losses, timings).
+        """
+        man = {
+            "stage": stage,
+            "round": round_idx,
+            "fingerprint": fp,
+            "outputs": outputs,
+            "inputs": inputs or {},
+            "metrics": metrics or {},
+            "code_version": __version__,
+            "finished_at": time.time(),
+            "seconds": round(time.time() - started, 3) if started else None,
+        }
+        self.write_json(self.uri(round_dir(round_idx), stage, MANIFEST), man)
+        self.clear_failure(round_idx, stage)
+        return man
+
+    def mark_failed(self, round_idx: int, stage: str, error: str) -> None:
+        self.write_json(self.uri(round_dir(round_idx), stage, "_FAILED.json"), {"error": error, "at": time.time()})
+
+    def clear_failure(self, round_idx: int, stage: str) -> None:
+        uri = self.uri(round_dir(round_idx), stage, "_FAILED.json")
+        if self.exists(uri):
+            self.fs.rm(self._p(uri))
+
+    def failure(self, round_idx: int, stage: str) -> dict | None:
+        uri = self.uri(round_dir(round_idx), stage, "_FAILED.json")
+        return self.read_json(uri) if self.exists(uri) else None
+
+    def rounds(self) -> list[int]:
+        try:
+            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._root_path, detail=False)]
+        except FileNotFoundError:
+            return []
+        return sorted(int(n.split("-")[1]) for n in names if n.startswith("round-") and n[6:].isdigit())
+
+
+def read_jsonl(uri: str, fs=None, path: str | None = None) -> Iterator[dict]:
+    """Yield JSON objects from a JSONL file (any fsspec URI); blank lines are skipped.
+
+    Raises:
+        FlywheelError: ``"{uri}:{line}: corrupt JSONL (...)"`` on the first bad line, or a missing file.
+    """
+    if fs is None:
+        fs, path = fsspec.core.url_to_fs(uri)
+    try:
+        f = fs.open(path, "rt", encoding="utf-8")
+    except FileNotFoundError:
+        raise FlywheelError(f"file not found: {uri}") from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise FlywheelError(f"{uri}:{lineno}: corrupt JSONL ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise FlywheelError(f"{uri}:{lineno}: corrupt JSONL (expected an object, got {type(row).__name__})")
+            yield row
+
+
+def _protocols(fs) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)

@@ -1,0 +1,137 @@
+"""MLflow: a parent run per round, a child run per stage, datasets as inputs, registry aliases.
+
+Embedded default: a sqlite store under the run root (local roots) or the cache dir (remote roots), artifacts
+beside it, no server. Point ``tracking.uri`` at a server to share. Uses ``MlflowClient`` only, so nothing
+depends on a process-global active run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from flywheel.config import TrackingConfig
+from flywheel.store import Store, round_dir
+
+log = logging.getLogger("flywheel")
+
+for _k, _v in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}.items():
+    os.environ.setdefault(_k, _v)
+
+
+def tracking_uri(tc: TrackingConfig, store: Store, cache_dir: str, run_name: str) -> str:
+    if tc.uri:
+        return tc.uri
+    base = store._p(store.root) if store.is_local else os.path.join(cache_dir, "mlflow", run_name)
+    os.makedirs(base, exist_ok=True)
+    return f"sqlite:///{os.path.abspath(base)}/mlflow.db"
+
+
+class Tracker:
+    """Logs rounds and stages of one flywheel run to one MLflow experiment."""
+
+    def __init__(self, tc: TrackingConfig, store: Store, cache_dir: str, run_name: str, params: dict | None = None):
+        from mlflow import MlflowClient
+
+        self.tc, self.store = tc, store
+        self.uri = tracking_uri(tc, store, cache_dir, run_name)
+        self.client = MlflowClient(self.uri)
+        name = tc.experiment or run_name
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None:
+            artifacts = store.uri("mlflow-artifacts") if not tc.uri else None
+            self.experiment_id = self.client.create_experiment(name, artifact_location=artifacts)
+        else:
+            self.experiment_id = exp.experiment_id
+        self.params = params or {}
+        self._parents: dict[int, str] = {}
+
+    # -- runs -----------------------------------------------------------------------------------
+    def round_run(self, round_idx: int, generator: dict) -> str:
+        """The round's parent run id; reused across restarts (its id is kept in the store)."""
+        if round_idx in self._parents:
+            return self._parents[round_idx]
+        ref = self.store.uri(round_dir(round_idx), "_mlflow.json")
+        if self.store.exists(ref):
+            run_id = self.store.read_json(ref)["run_id"]
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=f"round-{round_idx}",
+                                         tags={"flywheel.round": str(round_idx), "flywheel.generator": generator["id"]})
+            run_id = run.info.run_id
+            self._log(run_id, params={"generator_uri": generator["uri"], **_flat(self.params)})
+            self.store.write_json(ref, {"run_id": run_id, "tracking_uri": self.uri})
+        self._parents[round_idx] = run_id
+        return run_id
+
+    def end_round(self, round_idx: int, status: str = "FINISHED") -> None:
+        if round_idx in self._parents:
+            self.client.set_terminated(self._parents[round_idx], status=status)
+
+    def log_stage(self, round_idx: int, stage: str, manifest: dict) -> None:
+        """A child run per stage: fingerprint, seconds, numeric metrics, output datasets as inputs."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        parent = self._parents.get(round_idx)
+        tags = {"flywheel.round": str(round_idx), "flywheel.stage": stage}
+        if parent:
+            tags["mlflow.parentRunId"] = parent
+        run = self.client.create_run(self.experiment_id, run_name=f"round-{round_idx}/{stage}", tags=tags)
+        metrics = {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, (int, float))}
+        if manifest.get("seconds") is not None:
+            metrics["stage_seconds"] = manifest["seconds"]
+        self._log(run.info.run_id, params={"fingerprint": manifest["fingerprint"], **manifest.get("inputs", {})},
+                  metrics=metrics)
+        datasets = []
+        for name, out in manifest.get("outputs", {}).items():
+            if isinstance(out, dict) and "parts" in out:
+                digest = "".join(p["sha256"][:8] for p in out["parts"])[:32]
+                source = json.dumps({"uris": [p["uri"] for p in out["parts"]]})
+                ds = Dataset(name=f"{stage}/{name}", digest=digest, source_type="flywheel-store", source=source,
+                             profile=json.dumps({"num_rows": out.get("count", 0)}))
+                datasets.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", stage)]))
+        if datasets:
+            self.client.log_inputs(run.info.run_id, datasets=datasets)
+        self.client.set_terminated(run.info.run_id)
+        if parent and metrics:
+            self._log(parent, metrics={f"{stage}/{k}": v for k, v in metrics.items()})
+
+    def register(self, round_idx: int, candidate: dict, promoted: bool, reason: str) -> None:
+        """Register the candidate (alias ``candidate``); move alias ``generator`` to it only if promoted."""
+        name = self.tc.registered_model
+        try:
+            self.client.get_registered_model(name)
+        except Exception:
+            self.client.create_registered_model(name)
+        parent = self._parents.get(round_idx)
+        mv = self.client.create_model_version(name, source=candidate["uri"], run_id=parent,
+                                              tags={"flywheel.round": str(round_idx), "promoted": str(promoted)})
+        self.client.set_registered_model_alias(name, "candidate", mv.version)
+        if promoted:
+            self.client.set_registered_model_alias(name, "generator", mv.version)
+        if parent:
+            self.client.set_tag(parent, "flywheel.promoted", str(promoted))
+            self.client.set_tag(parent, "flywheel.promotion_reason", reason)
+        log.info("round %d: candidate registered as %s v%s%s", round_idx, name, mv.version,
+                 " and promoted to @generator" if promoted else " (not promoted)")
+
+    def _log(self, run_id: str, params: dict | None = None, metrics: dict | None = None) -> None:
+        from mlflow.entities import Metric, Param
+
+        ps = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+        ms = [Metric(k.replace("/", "."), float(v), 0, 0) for k, v in (metrics or {}).items()]
+        for i in range(0, max(len(ps), len(ms)), 100):
+            self.client.log_batch(run_id, params=ps[i:i + 100], metrics=ms[i:i + 100])
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out

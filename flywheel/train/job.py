@@ -1,0 +1,222 @@
+"""One training job end to end, independent of where it runs: data -> reference log-probs -> train -> export.
+
+A :class:`Runtime` supplies what differs between an in-process run and a Ray Train worker with DeepSpeed:
+rank and world size, how a model is loaded and wrapped into an engine, and three collectives. The
+in-process :class:`LocalRuntime` (tests, benchmarks) needs none of Ray or DeepSpeed.
+
+Resume: a job whose ``out_dir`` already holds an export with the same fingerprint is skipped (its stored
+metrics are returned); otherwise a checkpoint in ``{out_dir}.ckpt`` with the same fingerprint is loaded and
+training continues from its step, replaying the same data order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import torch
+
+from flywheel.errors import FlywheelError
+from flywheel.store import fingerprint
+from flywheel.train import data as tdata
+from flywheel.train import export, reference
+from flywheel.train.config import StageConfig, validate_stage
+from flywheel.train.loop import TorchEngine, build_optimizer, build_scheduler, plan, train_stage
+
+
+@dataclass
+class TrainJob:
+    """One stage to train. ``init_model``/``ref_model`` may name an earlier job's ``out_dir`` in the same run.
+
+    Attributes:
+        name: unique label ("sft_code", "dpo", "rpo_1", ...).
+        kind: "sft" | "dpo" | "rpo".
+        init_model: local HF directory to start from.
+        ref_model: local HF directory of the frozen reference (DPO/RPO).
+        data: local JSONL files: SFT rows ``{"messages"}`` or preference rows.
+        out_dir: where the final HF export lands (atomically).
+        stage: hyperparameters.
+        ref_logps: cache file of reference log-probs; default ``{data[0]}.ref_logps.safetensors``.
+        replay_data: SFT only: rows of which a ``code_replay`` share is mixed into ``data``.
+    """
+
+    name: str
+    kind: str
+    init_model: str
+    ref_model: str | None
+    data: list[str]
+    out_dir: str
+    stage: StageConfig
+    ref_logps: str | None = None
+    replay_data: list[str] = field(default_factory=list)
+
+
+class Runtime(Protocol):
+    rank: int
+    world: int
+
+    def load_model(self, path: str) -> torch.nn.Module: ...
+    def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int): ...
+    def export_state_dict(self, engine) -> dict | None: ...
+    def release(self, engine) -> None: ...
+    def gather(self, obj) -> list: ...
+    def barrier(self) -> None: ...
+    def reduce_mean(self, metrics: dict[str, float]) -> dict[str, float]: ...
+
+
+class LocalRuntime:
+    """Single process: a plain model and :class:`TorchEngine`."""
+
+    rank, world = 0, 1
+
+    def load_model(self, path: str) -> torch.nn.Module:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+
+    def engine(self, model, stage: StageConfig, total_steps: int) -> TorchEngine:
+        opt = build_optimizer(model, stage.lr, stage.weight_decay)
+        return TorchEngine(model, opt, build_scheduler(opt, total_steps, stage), stage.grad_accum, stage.max_grad_norm)
+
+    def export_state_dict(self, engine) -> dict | None:
+        return None
+
+    def release(self, engine) -> None:
+        return None
+
+    def gather(self, obj) -> list:
+        return [obj]
+
+    def barrier(self) -> None:
+        return None
+
+    def reduce_mean(self, metrics: dict[str, float]) -> dict[str, float]:
+        return metrics
+
+
+def _file_digest(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def job_fingerprint(job: TrainJob, code_replay: float) -> str:
+    """Identity of a job's inputs: kind, stage, model weights, data contents and the replay share."""
+    models = [reference.model_fingerprint(p) for p in (job.init_model, job.ref_model) if p]
+    return fingerprint(
+        job.kind, asdict(job.stage), models, [_file_digest(p) for p in job.data],
+        [_file_digest(p) for p in job.replay_data], code_replay if job.replay_data else None,
+    )
+
+
+def load_examples(job: TrainJob, tokenizer, code_replay: float) -> tuple[list, int]:
+    """Tokenized examples of the job (and rows skipped for having nothing to learn after truncation)."""
+    rows = tdata.load_rows(job.data)
+    if job.kind == "sft":
+        if job.replay_data:
+            rows = tdata.mix_sft(rows, tdata.load_rows(job.replay_data), code_replay, job.stage.seed)
+        return tdata.sft_examples(tokenizer, rows, job.stage.max_len, job.stage.truncation)
+    return tdata.pair_examples(tokenizer, rows, job.stage.max_len, job.stage.truncation), 0
+
+
+def reference_logps(job: TrainJob, examples: list, batch_size: int, pad_id: int, rt: Runtime) -> torch.Tensor:
+    """Stored reference log-probs ``[N, 2]``; computed once (sharded over ranks) when the cache misses."""
+    path = job.ref_logps or f"{job.data[0]}.ref_logps.safetensors"
+    fp = fingerprint(reference.model_fingerprint(job.ref_model), reference.pairs_fingerprint(examples))
+    cached = reference.load_ref_logps(path, fp)
+    if all(rt.gather(cached is not None)):
+        return cached
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(job.ref_model, dtype=torch.float32)
+    mine = list(range(rt.rank, len(examples), rt.world))
+    vals = reference.compute_ref_logps(model, [examples[i] for i in mine], batch_size, pad_id)
+    del model
+    merged = reference.merge_shards(rt.gather((mine, vals)), len(examples))
+    if rt.rank == 0:
+        reference.save_ref_logps(path, merged, fp)
+    rt.barrier()
+    return merged
+
+
+def _has_checkpoint(ckpt_dir: str, fp: str, rt: Runtime) -> bool:
+    """Whether every rank sees a checkpoint of this very job in ``ckpt_dir``; a stale one is deleted."""
+    ok = False
+    try:
+        with open(os.path.join(ckpt_dir, "job.json")) as f:
+            ok = json.load(f).get("fingerprint") == fp and os.path.isfile(os.path.join(ckpt_dir, "latest"))
+    except (OSError, json.JSONDecodeError):
+        ok = False
+    if all(rt.gather(ok)):
+        return True
+    rt.barrier()
+    if rt.rank == 0 and os.path.isdir(ckpt_dir):
+        shutil.rmtree(ckpt_dir)
+    rt.barrier()
+    return False
+
+
+def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size: int = 8) -> dict:
+    """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view)."""
+    if job.kind not in ("sft", "dpo", "rpo"):
+        raise FlywheelError(f"train job {job.name}: kind must be sft, dpo or rpo, got {job.kind!r}")
+    if job.kind != "sft" and not job.ref_model:
+        raise FlywheelError(f"train job {job.name}: {job.kind} needs ref_model")
+    if not job.data:
+        raise FlywheelError(f"train job {job.name}: no data files")
+    validate_stage(job.stage, f"train job {job.name}")
+    fp = job_fingerprint(job, code_replay)
+    done = export.read_meta(job.out_dir)
+    if all(rt.gather(bool(done) and done.get("fingerprint") == fp)):
+        return {**done["metrics"], "skipped": True}
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(job.init_model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    examples, skipped = load_examples(job, tokenizer, code_replay)
+    if not examples:
+        raise FlywheelError(f"train job {job.name}: no trainable examples in {job.data}")
+    ref = reference_logps(job, examples, ref_batch_size, pad_id, rt) if job.kind != "sft" else None
+
+    model = rt.load_model(job.init_model)
+    _, total_steps = plan([tdata.example_length(e) for e in examples], job.stage, rt.world)
+    engine = rt.engine(model, job.stage, total_steps)
+    ckpt_dir = export.checkpoint_dir(job.out_dir)
+    start = 0
+    if _has_checkpoint(ckpt_dir, fp, rt):
+        _, client = engine.load_checkpoint(ckpt_dir)
+        start = int((client or {}).get("step", 0))
+
+    def checkpoint(step: int) -> None:
+        tag = export.step_tag(step)
+        engine.save_checkpoint(ckpt_dir, tag=tag, client_state={"step": step})
+        rt.barrier()
+        if rt.rank == 0:
+            with open(os.path.join(ckpt_dir, "job.json"), "w") as f:
+                json.dump({"fingerprint": fp, "name": job.name}, f)
+            export.prune_checkpoints(ckpt_dir, keep=tag)
+        rt.barrier()
+
+    metrics = train_stage(
+        engine, job.kind, examples, job.stage, pad_id, ref_logps=ref, rank=rt.rank, world=rt.world,
+        start_step=start, checkpoint=checkpoint, reduce_mean=rt.reduce_mean,
+    )
+    metrics.update(name=job.name, skipped_rows=skipped)
+    state_dict = rt.export_state_dict(engine)
+    if rt.rank == 0:
+        module = getattr(engine, "module", model)
+        export.export_hf(module, tokenizer, job.out_dir, {"fingerprint": fp, "job": job.name, "metrics": metrics},
+                         state_dict=state_dict)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    rt.barrier()
+    rt.release(engine)
+    return metrics

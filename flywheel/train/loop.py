@@ -1,0 +1,284 @@
+"""The training loop shared by in-process runs (tests, benchmarks) and Ray Train workers.
+
+The loop talks to a *model engine*: anything callable like the model that also has ``backward(loss)``,
+``step()``, ``get_lr()``, ``save_checkpoint(dir, tag, client_state)`` and ``load_checkpoint(dir)``. A
+DeepSpeed engine is one as it is; :class:`TorchEngine` gives a plain model + optimizer the same
+micro-step semantics (``backward`` scales by ``1 / grad_accum``; ``step`` updates only on the last
+micro-step of an accumulation window). Collectives stay outside: the caller passes ``reduce_mean``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+import torch
+
+from flywheel.train import losses
+from flywheel.train.config import StageConfig
+from flywheel.train.data import (
+    Encoded,
+    PairExample,
+    bucket_batches,
+    collate_pairs,
+    collate_sft,
+    example_length,
+    shard_batches,
+)
+
+KINDS = ("sft", "dpo", "rpo")
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, schedule: str) -> Callable[[int], float]:
+    """Multiplier of the peak lr after ``step`` optimizer steps: linear warmup, then constant/linear/cosine."""
+
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return f
+
+
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; biases and norm gains (1-d parameters) are not decayed."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    rest = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def build_scheduler(optimizer, total_steps: int, stage: StageConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = math.ceil(stage.warmup_ratio * total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps, warmup, stage.lr_schedule))
+
+
+@dataclass
+class TorchEngine:
+    """A plain model + optimizer behaving like a DeepSpeed engine for the loop."""
+
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    micro_steps: int = 0
+
+    def __call__(self, **inputs):
+        return self.module(**inputs)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (loss / self.grad_accum).backward()
+
+    def step(self) -> None:
+        self.micro_steps += 1
+        if self.micro_steps % self.grad_accum:
+            return
+        if self.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def get_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def save_checkpoint(self, save_dir: str, tag: str, client_state: dict) -> None:
+        os.makedirs(os.path.join(save_dir, tag), exist_ok=True)
+        state = {
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "micro_steps": self.micro_steps,
+            "client_state": client_state,
+        }
+        tmp = os.path.join(save_dir, tag, "state.pt.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, os.path.join(save_dir, tag, "state.pt"))
+        with open(os.path.join(save_dir, "latest.tmp"), "w") as f:
+            f.write(tag)
+        os.replace(os.path.join(save_dir, "latest.tmp"), os.path.join(save_dir, "latest"))
+
+    def load_checkpoint(self, load_dir: str) -> tuple[str | None, dict | None]:
+        latest = os.path.join(load_dir, "latest")
+        if not os.path.isfile(latest):
+            return None, None
+        path = os.path.join(load_dir, open(latest).read().strip(), "state.pt")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.micro_steps = state["micro_steps"]
+        return path, state["client_state"]
+
+
+def plan(lengths: Sequence[int], stage: StageConfig, world: int) -> tuple[int, int]:
+    """``(micro_steps_per_epoch, total_optimizer_steps)`` for one rank; identical on every rank.
+
+    ``max_steps > 0`` wins over ``epochs``; a trailing partial accumulation window is completed with the
+    next epoch's batches so every optimizer step sees ``grad_accum`` micro-batches.
+    """
+    n_batches = math.ceil(len(lengths) / stage.batch_size)
+    per_epoch = math.ceil(n_batches / world)
+    if stage.max_steps > 0:
+        return per_epoch, stage.max_steps
+    return per_epoch, max(1, math.ceil(stage.epochs * per_epoch / stage.grad_accum))
+
+
+def micro_batches(lengths: Sequence[int], stage: StageConfig, rank: int, world: int):
+    """Endless stream of this rank's index batches: epoch ``e`` is bucketed with seed ``stage.seed + e``."""
+    epoch = 0
+    while True:
+        yield from shard_batches(bucket_batches(lengths, stage.batch_size, stage.seed + epoch), rank, world)
+        epoch += 1
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def sft_step(engine, batch: dict[str, torch.Tensor], stage: StageConfig) -> StepResult:
+    """Forward one SFT micro-batch; loss = batch mean of per-example NLL (``stage.sft_reduction``)."""
+    logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    nll = losses.sft_nll(logits, batch["labels"], stage.sft_reduction)
+    loss = nll.mean()
+    return StepResult(loss, {"loss": loss.item(), "sft_loss": loss.item()})
+
+
+def preference_step(
+    engine, batch: dict[str, torch.Tensor], ref: torch.Tensor, stage: StageConfig, kind: str
+) -> StepResult:
+    """Forward one DPO/RPO micro-batch (``[chosen; rejected]`` rows) against stored reference log-probs.
+
+    Args:
+        ref: ``[B, 2]`` reference log-probs (chosen, rejected) of the batch's pairs.
+
+    Loss: ``mean(pref) + sft_weight * mean(NLL(chosen))`` (report section 3.4.2: the SFT term keeps the
+    policy from drifting off the chosen responses while the preference term only moves their difference).
+    """
+    logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    tok, mask = losses.token_logps(logits, batch["labels"])
+    logps = tok.sum(dim=1)
+    n = ref.shape[0]
+    pc, pl = logps[:n], logps[n:]
+    rc, rl = ref[:, 0].to(pc.dtype), ref[:, 1].to(pc.dtype)
+    margin = losses.reward_margin(pc, pl, rc, rl, stage.beta).detach()
+    metrics = {"reward_margin": margin.mean().item(), "reward_accuracy": losses.reward_accuracy(margin).item()}
+    if kind == "dpo":
+        pref = losses.dpo_loss(pc, pl, rc, rl, stage.beta)
+    else:
+        wc, wl = batch["reward_chosen"], batch["reward_rejected"]
+        pref = losses.rpo_loss(pc, pl, rc, rl, wc, wl, stage.beta, stage.eta, stage.distance)
+        gap = losses.rpo_target_gap(margin, wc, wl, stage.eta)
+        metrics.update(target_gap=gap.mean().item(), target_gap_abs=gap.abs().mean().item())
+    sft = losses.reduce_nll(tok[:n], mask[:n], stage.sft_reduction).mean()
+    pref_mean = pref.mean()
+    loss = pref_mean + stage.sft_weight * sft if stage.sft_weight > 0 else pref_mean
+    metrics.update(loss=loss.item(), pref_loss=pref_mean.item(), sft_loss=sft.item())
+    return StepResult(loss, metrics)
+
+
+def _mean_dicts(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = rows[0].keys()
+    return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+
+
+def train_stage(
+    engine,
+    kind: str,
+    examples: Sequence[Encoded] | Sequence[PairExample],
+    stage: StageConfig,
+    pad_id: int,
+    *,
+    ref_logps: torch.Tensor | None = None,
+    rank: int = 0,
+    world: int = 1,
+    start_step: int = 0,
+    checkpoint: Callable[[int], None] | None = None,
+    reduce_mean: Callable[[dict[str, float]], dict[str, float]] = lambda d: d,
+    on_step: Callable[[dict[str, float]], None] | None = None,
+) -> dict:
+    """Train ``engine`` on ``examples`` for one stage; return summary metrics and the per-step history.
+
+    Args:
+        engine: see the module docstring; built with ``grad_accum = stage.grad_accum``.
+        kind: ``"sft"`` (``Encoded`` examples) or ``"dpo"``/``"rpo"`` (``PairExample``s).
+        ref_logps: ``[N, 2]`` stored reference log-probs indexed by ``PairExample.index`` (DPO/RPO only).
+        rank, world: this worker's data-parallel position; each rank runs a disjoint share of batches.
+        start_step: optimizer steps already done (resume); the data stream skips exactly their batches.
+        checkpoint: called with the step number every ``stage.checkpoint_every`` steps (not after the last).
+        reduce_mean: averages a metrics dict over ranks (identity in-process).
+        on_step: receives each step's reduced metrics (rank 0 may log them).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"train_stage: kind must be one of {KINDS}, got {kind!r}")
+    if kind != "sft" and ref_logps is None:
+        raise ValueError("train_stage: DPO/RPO need stored reference log-probs")
+    lengths = [example_length(e) for e in examples]
+    _, total_steps = plan(lengths, stage, world)
+    ga = stage.grad_accum
+    stream = islice(micro_batches(lengths, stage, rank, world), start_step * ga, total_steps * ga)
+    history: list[dict[str, float]] = []
+    window: list[dict[str, float]] = []
+    tokens = 0
+    step = start_step
+    t_start = t_step = time.perf_counter()
+    for micro, idx in enumerate(stream, start=start_step * ga + 1):
+        picked = [examples[i] for i in idx]
+        if kind == "sft":
+            batch = collate_sft(picked, pad_id)
+            result = sft_step(engine, batch, stage)
+        else:
+            batch = collate_pairs(picked, pad_id)
+            result = preference_step(engine, batch, ref_logps[batch["index"]], stage, kind)
+        engine.backward(result.loss)
+        engine.step()
+        tokens += int(batch["attention_mask"].sum())
+        window.append(result.metrics)
+        if micro % ga:
+            continue
+        step += 1
+        now = time.perf_counter()
+        row = _mean_dicts(window)
+        row.update(tokens_per_s=tokens / max(now - t_step, 1e-9), lr=float(engine.get_lr()[0]))
+        row = reduce_mean(row)
+        row["tokens_per_s"] *= world
+        row["step"] = step
+        history.append(row)
+        if on_step is not None:
+            on_step(row)
+        window, tokens, t_step = [], 0, now
+        if checkpoint is not None and stage.checkpoint_every and step % stage.checkpoint_every == 0:
+            if step < total_steps:
+                checkpoint(step)
+    seconds = time.perf_counter() - t_start
+    return summarize(history, kind, total_steps, start_step, seconds, len(examples))
+
+
+def summarize(history: list[dict], kind: str, total_steps: int, start_step: int, seconds: float, n: int) -> dict:
+    """Stage metrics: last step's values, means over the last quarter of steps, throughput and the history."""
+    out: dict = {"kind": kind, "steps": total_steps, "resumed_from_step": start_step, "examples": n}
+    out["train_seconds"] = seconds
+    if history:
+        tail = history[-max(1, len(history) // 4) :]
+        for k in tail[0]:
+            if k != "step":
+                out[f"{k}_tail"] = sum(r[k] for r in tail) / len(tail)
+        out.update({k: v for k, v in history[-1].items() if k != "step"})
+        out["tokens_per_s"] = sum(r["tokens_per_s"] for r in history) / len(history)
+    out["history"] = history
+    return out
