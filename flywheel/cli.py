@@ -115,15 +115,15 @@ def _print_status(args, rounds=None, as_json: bool = False) -> int:
     from rich.table import Table
 
     table = Table(title=f"flywheel run {cfg.run.name} ({cfg.run.root})")
-    table.add_column("round", justify="right")
+    table.add_column("stage")
+    for r in rows:
+        table.add_column(f"round {r['round']}")
+    style = {"done": "[green]done[/]", "failed": "[red]failed[/]", "pending": "[dim]pending[/]"}
     names = list(rows[0]["stages"]) if rows else []
     for n in names:
-        table.add_column(n)
-    table.add_column("promotion")
-    style = {"done": "[green]done[/]", "failed": "[red]failed[/]", "pending": "[dim]pending[/]"}
-    for r in rows:
-        promo = "" if "promoted" not in r else ("[green]promoted[/]" if r["promoted"] else "[yellow]kept generator[/]")
-        table.add_row(str(r["round"]), *[style[r["stages"][n]] for n in names], promo)
+        table.add_row(n, *[style[r["stages"][n]] for r in rows])
+    table.add_row("promotion", *["" if "promoted" not in r else ("[green]promoted[/]" if r["promoted"]
+                                 else "[yellow]kept generator[/]") for r in rows])
     Console().print(table)
     for r in rows:
         if "reason" in r:

@@ -53,6 +53,8 @@ class Store:
     """
 
     def __init__(self, root: str, storage_options: dict | None = None):
+        if "://" not in root:  # local: absolute, so URIs stay valid whatever the working directory
+            root = os.path.abspath(os.path.expanduser(root))
         self.root = root.rstrip("/")
         self.storage_options = dict(storage_options or {})
         try:

@@ -32,6 +32,9 @@ def ensure_ray(address: str = "local", num_cpus: int | None = None) -> None:
     else:
         kwargs.pop("include_dashboard")
     ray.init(**kwargs)
+    # Ray Train's helper actors look the cluster up by address; name ours so a second Ray on the machine
+    # (another run, a test) is never picked by mistake.
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
 def _core_binding(index: int, cpus_per_actor: float) -> str:
@@ -69,7 +72,8 @@ class EnginePool:
             raise FlywheelError(f"engine start failed for {getattr(spec, 'model', spec)}: {_short(err)}") from None
 
     def _spawn(self, index: int):
-        env = {"OMP_NUM_THREADS": str(max(1, int(self.cpus)))}
+        env = {"OMP_NUM_THREADS": str(max(1, int(self.cpus))), "PYTHONWARNINGS": "ignore",
+               "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
         if self.pin:
             env.update({"VLLM_CPU_OMP_THREADS_BIND": _core_binding(index, self.cpus), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"})
         remote_cls = self._ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,

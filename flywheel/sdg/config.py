@@ -96,9 +96,12 @@ def validate(cfg: SDGConfig) -> None:
     bad_personas = [p for p in cfg.personas if p not in names]
     if bad_personas:
         raise FlywheelError(f"sdg.personas: unknown {bad_personas}; choose from {sorted(names)}")
-    for name in ("n_subtopics", "questions_per_subtopic", "writing_per_type", "problems_per_keyword",
-                 "closed_qa_per_document", "instructions_per_prompt", "dialogue_turns",
-                 "minhash_perms", "closed_qa_max_doc_chars"):
+    at_least_one = (
+        "n_subtopics", "questions_per_subtopic", "writing_per_type", "problems_per_keyword",
+        "closed_qa_per_document", "instructions_per_prompt", "dialogue_turns", "minhash_perms",
+        "closed_qa_max_doc_chars",
+    )
+    for name in at_least_one:
         if getattr(cfg, name) < 1:
             raise FlywheelError(f"sdg.{name} must be >= 1, got {getattr(cfg, name)}")
     for name in ("two_turn_count", "dialogues", "min_prompt_chars"):

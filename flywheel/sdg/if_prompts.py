@@ -135,7 +135,7 @@ def if_multi_messages(
         f"{rules}\n\n{_text(questions[0], 'question')}"
     )
     messages: list[Message] = [{"role": "user", "content": first}]
-    for answer, question in zip(answers, questions[1:]):
+    for answer, question in zip(answers, questions[1:], strict=True):
         messages.append({"role": "assistant", "content": _text(answer, "answer")})
         messages.append({"role": "user", "content": _text(question, "question")})
     return messages

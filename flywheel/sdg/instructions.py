@@ -36,7 +36,9 @@ END_PHRASES: tuple[str, ...] = (
     "That is all for now.",
     "Hope this helps!",
 )
-START_PHRASES: tuple[str, ...] = ("My answer is as follows:", "Here is my response:", "To begin with")
+START_PHRASES: tuple[str, ...] = (
+    "My answer is as follows:", "Here is my response:", "To begin with"
+)
 RELATIONS: tuple[str, ...] = ("at least", "less than")
 COMMON_LETTERS = "etaoinsr"
 RARE_LETTERS = "qzxjkvwybp"
@@ -61,7 +63,7 @@ def words(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences split after ``.``, ``!`` or ``?`` followed by whitespace; ones without words dropped."""
+    """Sentences split after ``.``, ``!`` or ``?`` plus whitespace; wordless pieces dropped."""
     return [s for s in _SENTENCE_END.split(text.strip()) if _WORD.search(s)]
 
 
@@ -151,7 +153,8 @@ def _rel(rng: random.Random, lo: int, hi: int) -> Params:
 def _letter(rng: random.Random) -> Params:
     # Common letters get a floor, rare ones a ceiling: a ceiling on "e" would forbid real prose.
     if rng.random() < 0.5:
-        return {"letter": rng.choice(COMMON_LETTERS), "relation": "at least", "n": rng.randint(5, 15)}
+        return {"letter": rng.choice(COMMON_LETTERS), "relation": "at least",
+                "n": rng.randint(5, 15)}
     return {"letter": rng.choice(RARE_LETTERS), "relation": "less than", "n": rng.randint(2, 5)}
 
 
@@ -229,7 +232,8 @@ _SPECS: tuple[InstructionSpec, ...] = (
         lambda t, p: _sections_ok(t, p["n"])),
     InstructionSpec(
         "title", lambda r: {},
-        lambda p: "Give your response a title wrapped in double angle brackets, like <<a day at sea>>.",
+        lambda p: "Give your response a title wrapped in double angle brackets, like "
+        "<<a day at sea>>.",
         lambda t, p: bool(_TITLE.search(t))),
     InstructionSpec(
         "no_commas", lambda r: {},
@@ -290,7 +294,7 @@ def verify_all(response: str, instructions: list[dict[str, Any]]) -> tuple[bool,
 
     Args:
         response: the assistant's reply.
-        instructions: instruction dicts (``{"kind", "params", ...}``), e.g. from a prompt row's meta.
+        instructions: instruction dicts (``{"kind", "params", ...}``), e.g. from a row's meta.
 
     Returns:
         ``(all_ok, per_kind)`` with one bool per instruction kind; a blank response is never

@@ -96,7 +96,7 @@ def _line_items(text: str) -> list[str]:
     lines = [line for line in text.splitlines() if line.strip()]
     matches = [_MARKER.match(line) for line in lines]
     if any(matches):
-        return [line[m.end() :] for line, m in zip(lines, matches) if m]
+        return [line[m.end() :] for line, m in zip(lines, matches, strict=True) if m]
     return [
         line
         for line in lines
@@ -159,7 +159,8 @@ def _first_list_item(paragraph: str) -> str:
 def _is_lead_in_paragraph(paragraph: str) -> bool:
     """A paragraph that only announces what follows ("Sure! Here is the question:")."""
     single_line = "\n" not in paragraph.strip()
-    return single_line and (paragraph.rstrip().endswith(":") or bool(_CHATTER_START.match(paragraph)))
+    announces = paragraph.rstrip().endswith(":") or bool(_CHATTER_START.match(paragraph))
+    return single_line and announces
 
 
 def parse_single(

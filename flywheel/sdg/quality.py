@@ -232,7 +232,7 @@ class NearDeduper:
     @staticmethod
     def similarity(sig_a: tuple[int, ...], sig_b: tuple[int, ...]) -> float:
         """Estimated Jaccard similarity: the share of equal signature slots."""
-        return sum(1 for x, y in zip(sig_a, sig_b) if x == y) / max(len(sig_a), 1)
+        return sum(1 for x, y in zip(sig_a, sig_b, strict=True) if x == y) / max(len(sig_a), 1)
 
     def add(self, text: str) -> bool:
         """True (and remember the text) unless it is a near duplicate of one already added."""

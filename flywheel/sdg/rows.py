@@ -89,7 +89,7 @@ def make_prompt_row(
         ``{"id", "messages", "kind", "split", "meta", "lineage"}``.
     """
     if kind not in PROMPT_KINDS:
-        raise FlywheelError(f"make_prompt_row: unknown kind {kind!r}; expected one of {PROMPT_KINDS}")
+        raise FlywheelError(f"make_prompt_row: unknown kind {kind!r}; expected {PROMPT_KINDS}")
     if split not in SPLITS:
         raise FlywheelError(f"make_prompt_row: unknown split {split!r}")
     if isinstance(content, str):

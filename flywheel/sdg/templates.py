@@ -172,7 +172,7 @@ def closed_qa_user_prompt(document: str, instruction: str, template: int | None 
 
 
 def math_problem_prompt(keyword: str, level: str) -> list[Message]:
-    """Ask for one math problem about ``keyword`` at ``level`` (``parse_single``, several paragraphs)."""
+    """Ask for one math problem about ``keyword`` at ``level`` (parse: ``parse_single``)."""
     keyword = _need_text(keyword, "keyword", "math_problem_prompt")
     level = _need_text(level, "level", "math_problem_prompt")
     return user(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 from dataclasses import dataclass
 
 from flywheel.config import to_dict
@@ -72,11 +71,9 @@ def run(ctx: Context) -> dict:
         return list(read_output(ctx, dman, name))
 
     code, general, prefs = rows("sft_code"), rows("sft_general"), rows("preference")
-    rng = random.Random(ctx.cfg.run.seed)
-    replay = rng.sample(code, min(len(code), round(tc.code_replay * len(general)))) if code else []
     files = {
         "sft_code": _write_local_jsonl(f"{data_dir}/sft_code.jsonl", code),
-        "sft": _write_local_jsonl(f"{data_dir}/sft_general_replay.jsonl", general + replay),
+        "sft": _write_local_jsonl(f"{data_dir}/sft_general.jsonl", general),
         "pref": _write_local_jsonl(f"{data_dir}/preference.jsonl", prefs),
     }
     stages = [("sft_code", "sft", tc.sft_code, files["sft_code"]), ("sft", "sft", tc.sft_general, files["sft"]),
@@ -87,9 +84,12 @@ def run(ctx: Context) -> dict:
     jobs, prev_fp, prev_model = [], fingerprint(dman["fingerprint"], gen), gen["uri"]
     prev_local = None  # local dir of the previous stage's model if it is trained in this fit
     for name, kind, scfg, data in stages:
-        if name == "sft_code" and not code:
-            continue  # no code prompts this round: general SFT starts from the generator
         fp = fingerprint(name, prev_fp, common, to_dict(scfg))
+        if name == "sft_code" and not code:  # no code prompts this round: general SFT starts from the generator
+            if not ctx.store.is_done(ctx.round, name, fp):
+                ctx.store.commit(ctx.round, name, fp, {"model": {"uri": prev_model}}, metrics={"rows": 0, "passthrough": 1})
+            prev_fp = fp
+            continue
         uri, out_dir = _out_dir(ctx, name, fp)
         plan[name] = Planned(name, kind, fp, uri, out_dir)
         init_dir = prev_local or model_dir(ctx, prev_model, "generator")
@@ -100,6 +100,7 @@ def run(ctx: Context) -> dict:
             prev_local = None
         else:
             jobs.append(TrainJob(name=name, kind=kind, init_model=init_dir, ref_model=ref_dir, data=[data],
+                                 replay_data=[files["sft_code"]] if name == "sft" and code else [],
                                  out_dir=out_dir, stage=scfg,
                                  ref_logps=os.path.join(os.path.dirname(out_dir), "ref_logps.safetensors") if ref_dir else None))
             prev_local = out_dir

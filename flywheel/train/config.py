@@ -98,6 +98,7 @@ class TrainConfig:
     bf16: bool = False
     code_replay: float = 0.02
     ref_batch_size: int = 8  # pairs per forward in the one-off reference log-prob pass
+    max_failures: int = 0  # Ray Train restarts of the worker group; each resumes from the last checkpoint
     lora: LoraConfig = field(default_factory=LoraConfig)
     sft_code: StageConfig = field(default_factory=_sft_code)
     sft_general: StageConfig = field(default_factory=_sft_general)
@@ -137,6 +138,7 @@ def validate_train(cfg: TrainConfig) -> None:
         (cfg.backend in ("gloo", "nccl"), "train.backend must be gloo or nccl"),
         (0.0 <= cfg.code_replay <= 1.0, "train.code_replay must be in [0, 1]"),
         (cfg.ref_batch_size >= 1, "train.ref_batch_size must be >= 1"),
+        (cfg.max_failures >= 0, "train.max_failures must be >= 0"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -50,10 +50,17 @@ def lr_lambda(total_steps: int, warmup_steps: int, schedule: str) -> Callable[[i
 
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW; biases and norm gains (1-d parameters) are not decayed."""
+    """AdamW; biases and norm gains (1-d parameters) are not decayed.
+
+    ZeRO-3 parameters are empty placeholders after partitioning; their full shape is ``ds_shape``.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    rest = [p for p in params if p.ndim < 2]
+
+    def ndim(p: torch.Tensor) -> int:
+        return len(getattr(p, "ds_shape", p.shape))
+
+    decay = [p for p in params if ndim(p) >= 2]
+    rest = [p for p in params if ndim(p) < 2]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 

@@ -2,6 +2,7 @@
 
 import pytest
 from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
 
 from flywheel.errors import FlywheelError
 from flywheel.sdg.config import SDGConfig, validate, with_defaults
@@ -10,7 +11,8 @@ from flywheel.sdg.defaults import DEFAULT_DOC_TYPES, DEFAULT_TOPICS
 
 def test_structured_merge_and_defaults():
     base = OmegaConf.structured(SDGConfig)
-    merged = OmegaConf.merge(base, OmegaConf.from_dotlist(["n_subtopics=3", "pipelines=[math,code]"]))
+    overrides = OmegaConf.from_dotlist(["n_subtopics=3", "pipelines=[math,code]"])
+    merged = OmegaConf.merge(base, overrides)
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, SDGConfig)
     assert cfg.n_subtopics == 3 and cfg.pipelines == ["math", "code"]
@@ -23,7 +25,7 @@ def test_structured_merge_and_defaults():
 
 
 def test_type_errors_caught_by_omegaconf():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         OmegaConf.merge(OmegaConf.structured(SDGConfig), {"n_subtopics": "many"})
 
 

@@ -67,7 +67,7 @@ def test_user_turn_prompt_rejects_bad_dialogues():
         ("What about running in the rain?\nAssistant: Running in rain is fine.",
          "What about running in the rain?"),
         ("Okay so what should I eat before a run?", "Okay so what should I eat before a run?"),
-        ("Can you fix this?\n```\nprint('hi')  # Thanks!\n```", 
+        ("Can you fix this?\n```\nprint('hi')  # Thanks!\n```",
          "Can you fix this?\n```\nprint('hi')  # Thanks!\n```"),
         ("¿Y si corro por la mañana sin desayunar?", "¿Y si corro por la mañana sin desayunar?"),
     ],

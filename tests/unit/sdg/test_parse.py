@@ -70,9 +70,12 @@ def test_list_non_string_and_zero_items():
 
 
 def test_single_strips_lead_in_label_and_quotes():
-    text = 'Sure! Here is a more detailed question:\n\n**Revised question:** "How do tides work near the equator?"'
+    text = (
+        "Sure! Here is a more detailed question:\n\n"
+        '**Revised question:** "How do tides work near the equator?"'
+    )
     assert parse_single(text) == "How do tides work near the equator?"
-    assert parse_single("Question: What causes rainbows to form?") == "What causes rainbows to form?"
+    assert parse_single("Question: What causes rainbows?") == "What causes rainbows?"
     assert parse_single("Here's the task: Write a poem about rain.") == "Write a poem about rain."
 
 

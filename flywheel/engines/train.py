@@ -1,0 +1,223 @@
+"""Ray Train + DeepSpeed adapter: run a list of training jobs inside one ``TorchTrainer.fit``.
+
+A Ray Train + DeepSpeed start costs about a minute on a small machine, so a round's stages (code SFT ->
+general SFT -> DPO -> RPO iterations) run back to back in the same worker group. Each worker runs the
+ordinary job code of :mod:`flywheel.train.job` with a :class:`DeepSpeedRuntime`: DeepSpeed wraps the process
+group Ray Train created, ZeRO 0-3 and bf16 come from :class:`TrainConfig`, and a ZeRO-3 export gathers the
+16-bit weights on every rank before rank 0 writes the Hugging Face directory.
+
+Resume: jobs already exported with the same inputs are skipped; a job killed mid-way restarts from its
+last DeepSpeed checkpoint in ``{out_dir}.ckpt`` (see ``StageConfig.checkpoint_every``).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass, replace
+
+import torch
+
+from flywheel.errors import FlywheelError
+from flywheel.train.config import StageConfig, TrainConfig, validate_train
+from flywheel.train.job import TrainJob, run_job
+from flywheel.train.loop import build_optimizer, build_scheduler
+
+__all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime"]
+
+
+def deepspeed_config(stage: StageConfig, zero_stage: int, bf16: bool, world: int) -> dict:
+    """DeepSpeed config for one stage: micro-batch = ``stage.batch_size`` per worker, ZeRO and bf16 from config.
+
+    The optimizer and scheduler are client objects (torch AdamW, a LambdaLR), so the config names neither;
+    ``zero_allow_untested_optimizer`` admits torch's AdamW under ZeRO.
+    """
+    cfg = {
+        "train_micro_batch_size_per_gpu": stage.batch_size,
+        "gradient_accumulation_steps": stage.grad_accum,
+        "train_batch_size": stage.batch_size * stage.grad_accum * world,
+        "zero_optimization": {"stage": zero_stage, "stage3_gather_16bit_weights_on_model_save": True},
+        "bf16": {"enabled": bf16},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 1 << 30,
+        "wall_clock_breakdown": False,
+    }
+    if stage.max_grad_norm > 0:
+        cfg["gradient_clipping"] = stage.max_grad_norm
+    return cfg
+
+
+class DeepSpeedRuntime:
+    """The :class:`flywheel.train.job.Runtime` of a Ray Train worker: DeepSpeed engines, torch collectives."""
+
+    def __init__(self, zero_stage: int, bf16: bool, rank: int, world: int):
+        self.zero_stage, self.bf16, self.rank, self.world = zero_stage, bf16, rank, world
+        self._hf_ds_config = None
+
+    def load_model(self, path: str) -> torch.nn.Module:
+        from transformers import AutoModelForCausalLM
+        from transformers.integrations.deepspeed import HfDeepSpeedConfig
+
+        if self.zero_stage == 3:
+            # while this object lives, from_pretrained builds the model under deepspeed.zero.Init and loads
+            # each rank's partition only, so no rank ever holds the full model
+            stub = deepspeed_config(StageConfig(), 3, self.bf16, self.world)
+            self._hf_ds_config = HfDeepSpeedConfig(stub)
+        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+
+    def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int):
+        import deepspeed
+
+        optimizer = build_optimizer(model, stage.lr, stage.weight_decay)
+        engine, *_ = deepspeed.initialize(
+            model=model,
+            optimizer=optimizer,
+            lr_scheduler=lambda opt: build_scheduler(opt, total_steps, stage),
+            config=deepspeed_config(stage, self.zero_stage, self.bf16, self.world),
+            dist_init_required=False,
+        )
+        return engine
+
+    def export_state_dict(self, engine) -> dict | None:
+        if self.zero_stage == 3:
+            return engine._zero3_consolidated_16bit_state_dict()  # collective: every rank calls it
+        return None
+
+    def release(self, engine) -> None:
+        engine.destroy()
+        self._hf_ds_config = None  # later reference models must load unpartitioned
+        gc.collect()
+
+    def gather(self, obj) -> list:
+        out: list = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        torch.distributed.barrier()
+
+    def reduce_mean(self, metrics: dict[str, float]) -> dict[str, float]:
+        keys = sorted(metrics)
+        t = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        return {k: v / self.world for k, v in zip(keys, t.tolist())}
+
+
+def _worker(config: dict) -> dict[str, dict]:
+    """Ray Train worker body: every job in order; rank 0 publishes each and returns all metrics."""
+    import ray.train
+
+    cfg: TrainConfig = config["cfg"]
+    threads = max(1, int(cfg.cpus_per_worker))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    # the shared-memory collective op is a g++ build of ~100 s and gloo does not need it; the module path
+    # must be resolved with import_module ("deepspeed.comm.torch" as an attribute chain is torch itself)
+    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend=cfg.backend)  # wraps the process group Ray Train made
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    rt = DeepSpeedRuntime(cfg.zero_stage, cfg.bf16, rank, world)
+    results: dict[str, dict] = {}
+    for job in config["jobs"]:
+        t0 = time.perf_counter()
+        metrics = run_job(job, rt, cfg.code_replay, cfg.ref_batch_size)
+        metrics["wall_seconds"] = time.perf_counter() - t0
+        if rank == 0 and config["publish"] is not None:
+            config["publish"](job, metrics)
+        rt.barrier()
+        results[job.name] = metrics
+        ray.train.report({"job": job.name, "loss": float(metrics.get("loss", float("nan")))})
+    return results
+
+
+def _as_train_config(cfg) -> TrainConfig:
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    from omegaconf import OmegaConf
+
+    obj = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
+    if not isinstance(obj, TrainConfig):
+        raise FlywheelError(f"run_training: cfg must be a TrainConfig, got {type(obj).__name__}")
+    return obj
+
+
+def _flywheel_error(err: BaseException) -> FlywheelError | None:
+    """The first FlywheelError behind a Ray Train failure (worker exceptions arrive wrapped)."""
+    seen = [err, *getattr(err, "worker_failures", {}).values()]
+    while seen:
+        e = seen.pop()
+        if isinstance(e, FlywheelError):
+            return e
+        seen.extend(x for x in (e.__cause__, getattr(e, "cause", None)) if isinstance(x, BaseException))
+    return None
+
+
+def run_training(
+    jobs: list[TrainJob],
+    cfg: TrainConfig,
+    storage_path: str,
+    publish: Callable[[TrainJob, dict], None] | None = None,
+) -> dict[str, dict]:
+    """Run all ``jobs`` in order inside one ``TorchTrainer.fit`` (one start-up for the whole list).
+
+    Args:
+        jobs: later jobs may start from / refer to earlier jobs' ``out_dir``.
+        cfg: workers, ZeRO stage, bf16, code replay share (the per-stage configs travel in each job).
+        storage_path: Ray Train's run storage (local dir or URI).
+        publish: picklable; called on rank 0 as ``publish(job, metrics)`` after each job's export, and for
+            a job skipped as already exported (so it must be idempotent).
+
+    Returns:
+        job name -> metrics (with per-step ``history``).
+
+    Raises:
+        FlywheelError: bad jobs or config, or a worker's FlywheelError (one line).
+    """
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    cfg = _as_train_config(cfg)
+    validate_train(cfg)
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise FlywheelError(f"run_training: job names must be unique: {names}")
+    jobs = [replace(j, stage=_as_stage(j.stage)) for j in jobs]
+    if not ray.is_initialized():
+        ray.init(address="local", include_dashboard=False)
+    resources = {"CPU": cfg.cpus_per_worker}
+    trainer = TorchTrainer(
+        _worker,
+        train_loop_config={"jobs": jobs, "cfg": cfg, "publish": publish},
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker=resources),
+        torch_config=TorchConfig(backend=cfg.backend),
+        run_config=RunConfig(
+            storage_path=os.path.abspath(storage_path) if "://" not in storage_path else storage_path,
+            name=f"train-{'-'.join(names)[:60]}-{time.strftime('%Y%m%d-%H%M%S')}",
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+        ),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as err:
+        found = _flywheel_error(err)
+        if found is not None:
+            raise FlywheelError(str(found)) from None
+        raise
+    return result.return_value or {}
+
+
+def _as_stage(stage) -> StageConfig:
+    if isinstance(stage, StageConfig):
+        return stage
+    if is_dataclass(stage):
+        return StageConfig(**asdict(stage))
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(stage) if OmegaConf.is_config(stage) else StageConfig(**dict(stage))

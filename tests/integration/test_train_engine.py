@@ -1,0 +1,160 @@
+"""Ray Train + DeepSpeed on 2 CPU workers: SFT -> DPO -> RPO in one fit, and resume after a hard kill.
+
+Each fit carries about a minute of fixed start-up on a small machine; these are the only tests that pay it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SFT_ROWS = [
+    {"messages": [{"role": "user", "content": f"count to {n}"},
+                  {"role": "assistant", "content": " ".join(map(str, range(n)))}]}
+    for n in range(2, 10)
+]
+PREF_ROWS = [
+    {"prompt": [{"role": "user", "content": f"say {w}"}], "chosen": [{"role": "assistant", "content": f"{w} {w}"}],
+     "rejected": [{"role": "assistant", "content": "no"}], "reward_chosen": 3.0 + i, "reward_rejected": 1.0}
+    for i, w in enumerate(["red", "green", "blue", "cyan", "pink", "gray"])
+]
+
+
+def _write(path, rows) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+class Published:
+    """Picklable publish hook: appends one JSON line per call (runs on rank 0 inside the worker)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self, job, metrics) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"job": job.name, "steps": metrics["steps"], "skipped": metrics.get("skipped", False)}) + "\n")
+
+
+def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from flywheel.engines.train import TrainJob, run_training
+    from flywheel.train.config import StageConfig, TrainConfig
+
+    sft, pref = _write(tmp_path / "sft.jsonl", SFT_ROWS), _write(tmp_path / "pref.jsonl", PREF_ROWS)
+    out = lambda name: str(tmp_path / "out" / name)  # noqa: E731
+    st_sft = StageConfig(lr=3e-3, batch_size=2, max_steps=4, lr_schedule="constant")
+    st_pref = StageConfig(lr=1e-3, batch_size=2, max_steps=3, beta=0.1, sft_weight=1e-3, lr_schedule="constant")
+    jobs = [
+        TrainJob("sft", "sft", tiny_policy_dir, None, [sft], out("sft"), st_sft),
+        TrainJob("dpo", "dpo", out("sft"), out("sft"), [pref], out("dpo"), st_pref, ref_logps=out("dpo.ref")),
+        TrainJob("rpo_1", "rpo", out("dpo"), out("dpo"), [pref], out("rpo_1"), st_pref, ref_logps=out("rpo.ref")),
+    ]
+    cfg = TrainConfig(num_workers=2, zero_stage=3)
+    log = str(tmp_path / "published.jsonl")
+    t0 = time.perf_counter()
+    res = run_training(jobs, cfg, str(tmp_path / "ray"), Published(log))
+    print(f"fit of 3 jobs: {time.perf_counter() - t0:.1f} s")
+    assert list(res) == ["sft", "dpo", "rpo_1"]
+    assert [json.loads(x)["job"] for x in open(log)] == ["sft", "dpo", "rpo_1"]
+    hist = res["sft"]["history"]
+    assert [r["step"] for r in hist] == [1, 2, 3, 4] and hist[-1]["loss"] < hist[0]["loss"]
+    # DPO starts at policy == reference: -log sigma(0) = log 2
+    assert res["dpo"]["history"][0]["pref_loss"] == pytest.approx(0.693147, abs=1e-3)
+    assert "target_gap_abs" in res["rpo_1"]
+    base = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    for name in ("sft", "dpo", "rpo_1"):
+        model = AutoModelForCausalLM.from_pretrained(out(name))
+        assert AutoTokenizer.from_pretrained(out(name)).chat_template
+        moved = sum((p - q).abs().sum().item() for p, q in zip(base.parameters(), model.parameters()))
+        assert moved > 0 and all(torch.isfinite(p).all() for p in model.parameters())
+        assert not os.path.exists(out(name) + ".ckpt")
+
+    # a second call finds every export in place: nothing retrains, every job is published again
+    again = run_training(jobs, cfg, str(tmp_path / "ray"), Published(log))
+    assert all(m.get("skipped") for m in again.values())
+
+
+RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    import ray
+    from flywheel.engines.train import TrainJob, run_training
+    from flywheel.train.config import StageConfig, TrainConfig
+
+    model, data, out, storage = sys.argv[1:5]
+    stage = StageConfig(lr=1e-3, batch_size=1, max_steps=int(sys.argv[5]), checkpoint_every=5, lr_schedule="constant")
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    res = run_training([TrainJob("sft", "sft", model, None, [data], out, stage)], TrainConfig(num_workers=2, zero_stage=1), storage)
+    print("RESULT " + json.dumps({k: v["resumed_from_step"] for k, v in res.items()}))
+    """
+)
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = [root, *root.children(recursive=True)]  # Ray head processes and workers this run started
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=30)
+
+
+def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_policy_dir):
+    data = _write(tmp_path / "sft.jsonl", SFT_ROWS)
+    out = str(tmp_path / "sft")
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    steps = "60"
+    args = [sys.executable, str(script), tiny_policy_dir, data, out, str(tmp_path / "ray"), steps]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    log = open(tmp_path / "killed.log", "w")  # a file, not a pipe: an unread pipe would stall the run
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    latest = os.path.join(out + ".ckpt", "latest")
+    try:
+        deadline = time.time() + 400
+        while not os.path.isfile(latest) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert os.path.isfile(latest), "no checkpoint appeared before the run ended"
+    finally:
+        _kill_tree(proc.pid)  # a hard kill of the driver, Ray and both workers mid-training
+        log.close()
+    killed_at = int(open(latest).read().strip().split("-")[1])
+    assert 5 <= killed_at < int(steps) and not os.path.isdir(out)
+
+    rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    line = [x for x in rerun.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    resumed = json.loads(line[0][7:])["sft"]
+    assert resumed >= killed_at and resumed % 5 == 0
+    meta = json.load(open(os.path.join(out, "flywheel_train.json")))
+    assert meta["metrics"]["history"][0]["step"] == resumed + 1 and meta["metrics"]["steps"] == int(steps)
