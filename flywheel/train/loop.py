@@ -261,9 +261,10 @@ def train_stage(
         step += 1
         now = time.perf_counter()
         row = _mean_dicts(window)
-        row.update(tokens_per_s=tokens / max(now - t_step, 1e-9), lr=float(engine.get_lr()[0]))
+        row.update(tokens=float(tokens), seconds=now - t_step, lr=float(engine.get_lr()[0]))
         row = reduce_mean(row)
-        row["tokens_per_s"] *= world
+        row["tokens"] *= world  # mean over ranks -> total
+        row["tokens_per_s"] = row["tokens"] / max(row["seconds"], 1e-9)
         row["step"] = step
         history.append(row)
         if on_step is not None:
@@ -286,6 +287,7 @@ def summarize(history: list[dict], kind: str, total_steps: int, start_step: int,
             if k != "step":
                 out[f"{k}_tail"] = sum(r[k] for r in tail) / len(tail)
         out.update({k: v for k, v in history[-1].items() if k != "step"})
-        out["tokens_per_s"] = sum(r["tokens_per_s"] for r in history) / len(history)
+        out["tokens"] = sum(r["tokens"] for r in history)
+        out["tokens_per_s"] = out["tokens"] / max(sum(r["seconds"] for r in history), 1e-9)
     out["history"] = history
     return out

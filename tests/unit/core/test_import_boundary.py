@@ -1,0 +1,27 @@
+"""Pure modules import with ray, vllm, deepspeed, prefect and mlflow blocked."""
+
+import subprocess
+import sys
+
+PURE = ["flywheel.train.losses", "flywheel.train.data", "flywheel.judges.reward", "flywheel.judges.select",
+        "flywheel.judges.pairwise", "flywheel.judges.verifiers", "flywheel.sdg.templates", "flywheel.sdg.quality",
+        "flywheel.evaluate", "flywheel.store", "flywheel.config"]
+
+SCRIPT = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {'ray', 'vllm', 'deepspeed', 'prefect', 'mlflow'}:
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import importlib
+for m in %r:
+    importlib.import_module(m)
+print('ok')
+"""
+
+
+def test_pure_modules_do_not_import_engines():
+    res = subprocess.run([sys.executable, "-c", SCRIPT % PURE], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "ok"

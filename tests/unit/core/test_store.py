@@ -1,0 +1,84 @@
+"""Store: atomic writes, manifests, skip-by-fingerprint, corrupt JSONL named by file and line."""
+
+import json
+import os
+
+import pytest
+
+from flywheel.errors import FlywheelError
+from flywheel.store import Store, fingerprint, read_jsonl
+
+
+def test_fingerprint_is_stable_and_order_insensitive_for_dicts():
+    assert fingerprint({"a": 1, "b": 2}, "x") == fingerprint({"b": 2, "a": 1}, "x")
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+    assert len(fingerprint("x")) == 16
+
+
+def test_relative_root_becomes_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("runs/r")
+    assert store.root == str(tmp_path / "runs" / "r")
+
+
+def test_write_jsonl_roundtrip_and_no_temp_left(tmp_path):
+    store = Store(str(tmp_path))
+    n, sha = store.write_jsonl(store.uri("round-001", "x", "part-00000.jsonl"), [{"a": 1}, {"a": "é"}])
+    assert n == 2 and len(sha) == 64
+    assert list(store.read_jsonl(store.uri("round-001", "x", "part-00000.jsonl"))) == [{"a": 1}, {"a": "é"}]
+    assert os.listdir(tmp_path / "round-001" / "x") == ["part-00000.jsonl"]
+
+
+def test_manifest_is_done_only_for_matching_fingerprint(tmp_path):
+    store = Store(str(tmp_path))
+    assert store.manifest(1, "prompts") is None
+    store.commit(1, "prompts", "fp1", {"prompts": {"count": 3}}, metrics={"prompts": 3})
+    assert store.is_done(1, "prompts", "fp1")
+    assert not store.is_done(1, "prompts", "fp2")
+    assert not store.is_done(2, "prompts", "fp1")
+    assert store.rounds() == [1]
+
+
+def test_failure_marker_cleared_by_commit(tmp_path):
+    store = Store(str(tmp_path))
+    store.mark_failed(1, "judge", "boom")
+    assert store.failure(1, "judge")["error"] == "boom"
+    store.commit(1, "judge", "fp", {})
+    assert store.failure(1, "judge") is None
+
+
+def test_corrupt_jsonl_names_file_and_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2\n')
+    with pytest.raises(FlywheelError, match=r"p\.jsonl:3: corrupt JSONL"):
+        list(read_jsonl(str(path)))
+
+
+def test_non_object_line_is_corrupt(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('[1, 2]\n')
+    with pytest.raises(FlywheelError, match=r":1: corrupt JSONL \(expected an object"):
+        list(read_jsonl(str(path)))
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    with pytest.raises(FlywheelError, match="file not found"):
+        list(read_jsonl(str(tmp_path / "nope.jsonl")))
+
+
+def test_put_dir_replaces_atomically(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "config.json").write_text(json.dumps({"x": 1}))
+    store = Store(str(tmp_path / "store"))
+    uri = store.uri("round-001", "sft", "model")
+    store.put_dir(str(src), uri)
+    (src / "config.json").write_text(json.dumps({"x": 2}))
+    store.put_dir(str(src), uri)
+    assert json.loads(open(store.local_dir(uri) + "/config.json").read()) == {"x": 2}
+    assert sorted(os.listdir(tmp_path / "store" / "round-001" / "sft")) == ["model"]
+
+
+def test_local_dir_missing_is_flywheel_error(tmp_path):
+    with pytest.raises(FlywheelError, match="model directory not found"):
+        Store(str(tmp_path)).local_dir(str(tmp_path / "nothing"))
