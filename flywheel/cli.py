@@ -4,6 +4,10 @@
     flywheel stage NAME --round N [--config PATH] [key=value ...]
     flywheel status [--json] [--config PATH] [key=value ...]
     flywheel models pull smollm2
+    flywheel compare [--source store|mlflow] [--out DIR] [--config PATH] [key=value ...]
+    flywheel services up|down|status [--config PATH] [key=value ...]
+    flywheel deploy [--run round|iterate --round N] [--config PATH] [key=value ...]
+    flywheel submit --address URL [--working-dir DIR] [--env K=V] -- iterate --round N --config PATH ...
 
 Errors the user can fix (bad config key, corrupt JSONL line, missing model directory, unreachable store)
 print one line and exit 1.
@@ -51,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     pull = md_sub.add_parser("pull", help="download and convert a model (smollm2)")
     pull.add_argument("name", choices=["smollm2"])
     pull.add_argument("--cache-dir", default="~/.cache/flywheel")
+
+    from flywheel.ops.commands import add_parsers
+
+    add_parsers(sub, _common)
     return ap
 
 
@@ -154,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             return _print_status(args, as_json=args.json)
         if args.cmd == "models":
             return cmd_models(args)
+        if args.cmd in ("compare", "services", "deploy", "submit"):
+            from flywheel.ops.commands import dispatch
+
+            return dispatch(args)
     except FlywheelError as err:
         print(f"flywheel: error: {err}", file=sys.stderr)
         return 1

@@ -65,13 +65,21 @@ class EngineConfig:
     max_retries: int = 2
 
 
+def _greedy() -> SamplingConfig:
+    return SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=128)
+
+
 @dataclass
 class GenerationConfig:
     prompt_sampling: SamplingConfig = field(default_factory=SamplingConfig)
     response_sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    samples_per_prompt: int = 4  # k responses per prompt
+    # assistant turns inside synthetic prompts and dialogues (two-turn answers, IF answers, role-play)
+    answer_sampling: SamplingConfig = field(default_factory=_greedy)
+    samples_per_prompt: int = 4  # k responses per prompt, per response model
+    response_models: list[str] = field(default_factory=list)  # model paths/URIs; [] = the round's generator
     prompt_files: list[str] = field(default_factory=lambda: ["builtin:seed_prompts.jsonl"])
-    max_prompts: int = 0  # 0 = no cap
+    max_prompts: int = 0  # prompts kept by the prompt stage; 0 = no cap
+    response_prompts: int = 0  # training prompts the responses stage answers (a mix of kinds); 0 = all
 
 
 @dataclass

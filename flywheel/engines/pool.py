@@ -64,6 +64,7 @@ class EnginePool:
         self.engine_cls, self.spec = engine_cls, spec
         self.cpus, self.gpus, self.pin = cpus_per_actor, gpus_per_actor, pin_cores and gpus_per_actor == 0
         self.max_retries = max_retries
+        self.replacements = 0  # dead actors replaced so far (logged by callers, checked by tests)
         self.actors = [self._spawn(i) for i in range(num_actors)]
         try:
             ray.get([a.ready.remote() for a in self.actors])
@@ -134,6 +135,7 @@ class EnginePool:
                 pending.append((key, args))
         load[idx] = 0
         self.actors[idx] = self._spawn(idx)
+        self.replacements += 1
 
     def shutdown(self) -> None:
         for a in self.actors:

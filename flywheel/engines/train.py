@@ -22,8 +22,9 @@ from dataclasses import asdict, is_dataclass, replace
 import torch
 
 from flywheel.errors import FlywheelError
+from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
-from flywheel.train.job import TrainJob, run_job
+from flywheel.train.job import TrainJob, job_fingerprint, run_job
 from flywheel.train.loop import build_optimizer, build_scheduler
 
 __all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime"]
@@ -53,8 +54,9 @@ def deepspeed_config(stage: StageConfig, zero_stage: int, bf16: bool, world: int
 class DeepSpeedRuntime:
     """The :class:`flywheel.train.job.Runtime` of a Ray Train worker: DeepSpeed engines, torch collectives."""
 
-    def __init__(self, zero_stage: int, bf16: bool, rank: int, world: int):
+    def __init__(self, zero_stage: int, bf16: bool, rank: int, world: int, device: torch.device):
         self.zero_stage, self.bf16, self.rank, self.world = zero_stage, bf16, rank, world
+        self.device = device
         self._hf_ds_config = None
 
     def load_model(self, path: str) -> torch.nn.Module:
@@ -103,7 +105,7 @@ class DeepSpeedRuntime:
         keys = sorted(metrics)
         t = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64)
         torch.distributed.all_reduce(t)
-        return {k: v / self.world for k, v in zip(keys, t.tolist())}
+        return {k: v / self.world for k, v in zip(keys, t.tolist(), strict=True)}
 
 
 def _worker(config: dict) -> dict[str, dict]:
@@ -122,7 +124,8 @@ def _worker(config: dict) -> dict[str, dict]:
     deepspeed.init_distributed(dist_backend=cfg.backend)  # wraps the process group Ray Train made
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    rt = DeepSpeedRuntime(cfg.zero_stage, cfg.bf16, rank, world)
+    device = torch.device(f"cuda:{ctx.get_local_rank()}") if cfg.use_gpu else torch.device("cpu")
+    rt = DeepSpeedRuntime(cfg.zero_stage, cfg.bf16, rank, world, device)
     results: dict[str, dict] = {}
     for job in config["jobs"]:
         t0 = time.perf_counter()
@@ -171,7 +174,8 @@ def run_training(
         cfg: workers, ZeRO stage, bf16, code replay share (the per-stage configs travel in each job).
         storage_path: Ray Train's run storage (local dir or URI).
         publish: picklable; called on rank 0 as ``publish(job, metrics)`` after each job's export, and for
-            a job skipped as already exported (so it must be idempotent).
+            a job skipped as already exported (so it must be idempotent). When every job is already exported
+            no worker group starts and ``publish`` runs in the caller.
 
     Returns:
         job name -> metrics (with per-step ``history``).
@@ -189,6 +193,12 @@ def run_training(
     if len(set(names)) != len(names):
         raise FlywheelError(f"run_training: job names must be unique: {names}")
     jobs = [replace(j, stage=_as_stage(j.stage)) for j in jobs]
+    finished = _finished(jobs, cfg.code_replay)
+    if finished is not None:  # a rerun after everything was exported: no worker group, no minute of start-up
+        for job in jobs:
+            if publish is not None:
+                publish(job, finished[job.name])
+        return finished
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False)
     resources = {"CPU": cfg.cpus_per_worker}
@@ -211,6 +221,17 @@ def run_training(
             raise FlywheelError(str(found)) from None
         raise
     return result.return_value or {}
+
+
+def _finished(jobs: list[TrainJob], code_replay: float) -> dict[str, dict] | None:
+    """Metrics of every job when all are exported with their current fingerprints, else ``None``."""
+    out = {}
+    for job in jobs:
+        meta = export.read_meta(job.out_dir)
+        if not meta or meta.get("fingerprint") != job_fingerprint(job, code_replay):
+            return None
+        out[job.name] = {**meta["metrics"], "skipped": True}
+    return out
 
 
 def _as_stage(stage) -> StageConfig:

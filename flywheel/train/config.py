@@ -57,7 +57,7 @@ class StageConfig:
 
 @dataclass
 class LoraConfig:
-    """Low-rank adapters (peft), merged into the base weights at export."""
+    """Low-rank adapter settings (peft style). Reserved: :func:`validate_train` refuses ``enabled=True``."""
 
     enabled: bool = False
     r: int = 16
@@ -143,5 +143,7 @@ def validate_train(cfg: TrainConfig) -> None:
     for ok, msg in checks:
         if not ok:
             raise FlywheelError(f"config: {msg}")
+    if cfg.lora.enabled:
+        raise FlywheelError("config: train.lora.enabled: only full fine-tuning is implemented; set it to false")
     for name in ("sft_code", "sft_general", "dpo", "rpo"):
         validate_stage(getattr(cfg, name), f"train.{name}")

@@ -105,7 +105,7 @@ def encode_dialogue(tokenizer, messages: Sequence[dict], last_only: bool = False
             hi = len(tokenizer(text[:b], add_special_tokens=False)["input_ids"])
             trained[lo:hi] = [True] * (hi - lo)
         response_start = len(tokenizer(text[:last], add_special_tokens=False)["input_ids"])
-    labels = [t if keep else IGNORE_INDEX for t, keep in zip(ids, trained)]
+    labels = [t if keep else IGNORE_INDEX for t, keep in zip(ids, trained, strict=True)]
     return Encoded(ids, labels, response_start)
 
 

@@ -58,6 +58,7 @@ class TrainJob:
 class Runtime(Protocol):
     rank: int
     world: int
+    device: torch.device
 
     def load_model(self, path: str) -> torch.nn.Module: ...
     def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int): ...
@@ -72,6 +73,7 @@ class LocalRuntime:
     """Single process: a plain model and :class:`TorchEngine`."""
 
     rank, world = 0, 1
+    device = torch.device("cpu")
 
     def load_model(self, path: str) -> torch.nn.Module:
         from transformers import AutoModelForCausalLM
@@ -131,12 +133,13 @@ def reference_logps(job: TrainJob, examples: list, batch_size: int, pad_id: int,
     """Stored reference log-probs ``[N, 2]``; computed once (sharded over ranks) when the cache misses."""
     path = job.ref_logps or f"{job.data[0]}.ref_logps.safetensors"
     fp = fingerprint(reference.model_fingerprint(job.ref_model), reference.pairs_fingerprint(examples))
-    cached = reference.load_ref_logps(path, fp)
-    if all(rt.gather(cached is not None)):
+    # rank 0's file decides and its tensor is shared, so ranks on other nodes need no copy of the cache
+    cached = rt.gather(reference.load_ref_logps(path, fp) if rt.rank == 0 else None)[0]
+    if cached is not None:
         return cached
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(job.ref_model, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(job.ref_model, dtype=torch.float32).to(rt.device)
     mine = list(range(rt.rank, len(examples), rt.world))
     vals = reference.compute_ref_logps(model, [examples[i] for i in mine], batch_size, pad_id)
     del model
@@ -174,8 +177,8 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
         raise FlywheelError(f"train job {job.name}: no data files")
     validate_stage(job.stage, f"train job {job.name}")
     fp = job_fingerprint(job, code_replay)
-    done = export.read_meta(job.out_dir)
-    if all(rt.gather(bool(done) and done.get("fingerprint") == fp)):
+    done = rt.gather(export.read_meta(job.out_dir) if rt.rank == 0 else None)[0]
+    if done and done.get("fingerprint") == fp:
         return {**done["metrics"], "skipped": True}
 
     from transformers import AutoTokenizer

@@ -199,6 +199,10 @@ def preference_step(
     return StepResult(loss, metrics)
 
 
+def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return batch if device is None else {k: v.to(device) for k, v in batch.items()}
+
+
 def _mean_dicts(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = rows[0].keys()
     return {k: sum(r[k] for r in rows) / len(rows) for k in keys}
@@ -244,14 +248,17 @@ def train_stage(
     tokens = 0
     step = start_step
     t_start = t_step = time.perf_counter()
+    device = getattr(engine, "device", None)  # DeepSpeed engines expose theirs; a TorchEngine runs on CPU
     for micro, idx in enumerate(stream, start=start_step * ga + 1):
         picked = [examples[i] for i in idx]
         if kind == "sft":
-            batch = collate_sft(picked, pad_id)
+            batch = _to(collate_sft(picked, pad_id), device)
             result = sft_step(engine, batch, stage)
         else:
             batch = collate_pairs(picked, pad_id)
-            result = preference_step(engine, batch, ref_logps[batch["index"]], stage, kind)
+            ref = ref_logps[batch["index"]]
+            batch = _to(batch, device)
+            result = preference_step(engine, batch, ref if device is None else ref.to(device), stage, kind)
         engine.backward(result.loss)
         engine.step()
         tokens += int(batch["attention_mask"].sum())

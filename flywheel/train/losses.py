@@ -174,6 +174,8 @@ def reward_accuracy(margin: torch.Tensor) -> torch.Tensor:
     return (margin > 0).float().mean()
 
 
-def rpo_target_gap(margin: torch.Tensor, reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, eta: float) -> torch.Tensor:
+def rpo_target_gap(
+    margin: torch.Tensor, reward_chosen: torch.Tensor, reward_rejected: torch.Tensor, eta: float
+) -> torch.Tensor:
     """``eta (r*(y_c) - r*(y_l)) - (r_pi(y_c) - r_pi(y_l))`` per pair, ``[B]``: what RPO drives to zero."""
     return eta * (reward_chosen - reward_rejected).to(margin.dtype) - margin

@@ -34,7 +34,8 @@ def model_fingerprint(model_dir: str) -> str:
     cfg = os.path.join(model_dir, "config.json")
     if os.path.isfile(cfg):
         h.update(open(cfg, "rb").read())
-    for path in sorted(glob.glob(os.path.join(model_dir, "*.safetensors")) + glob.glob(os.path.join(model_dir, "*.bin"))):
+    weights = glob.glob(os.path.join(model_dir, "*.safetensors")) + glob.glob(os.path.join(model_dir, "*.bin"))
+    for path in sorted(weights):
         size = os.path.getsize(path)
         h.update(f"{os.path.basename(path)}:{size}".encode())
         with open(path, "rb") as f:
@@ -61,13 +62,15 @@ def compute_ref_logps(model, examples: Sequence[PairExample], batch_size: int, p
     keep padding low; the result is put back in input order.
     """
     model.eval()
+    device = next(model.parameters()).device
     order = sorted(range(len(examples)), key=lambda i: example_length(examples[i]))
     out = torch.zeros(len(examples), 2, dtype=torch.float32)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
         batch = collate_pairs([examples[i] for i in idx], pad_id)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-        logps = losses.sequence_logps(logits, batch["labels"]).float()
+        ids, attn = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits
+        logps = losses.sequence_logps(logits, batch["labels"].to(device)).float().cpu()
         n = len(idx)
         out[idx, 0] = logps[:n]
         out[idx, 1] = logps[n:]

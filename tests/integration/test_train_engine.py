@@ -53,7 +53,8 @@ class Published:
 
     def __call__(self, job, metrics) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps({"job": job.name, "steps": metrics["steps"], "skipped": metrics.get("skipped", False)}) + "\n")
+            row = {"job": job.name, "steps": metrics["steps"], "skipped": metrics.get("skipped", False)}
+            f.write(json.dumps(row) + "\n")
 
 
 def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local):
@@ -88,13 +89,16 @@ def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local)
     for name in ("sft", "dpo", "rpo_1"):
         model = AutoModelForCausalLM.from_pretrained(out(name))
         assert AutoTokenizer.from_pretrained(out(name)).chat_template
-        moved = sum((p - q).abs().sum().item() for p, q in zip(base.parameters(), model.parameters()))
+        moved = sum((p - q).abs().sum().item() for p, q in zip(base.parameters(), model.parameters(), strict=True))
         assert moved > 0 and all(torch.isfinite(p).all() for p in model.parameters())
         assert not os.path.exists(out(name) + ".ckpt")
 
-    # a second call finds every export in place: nothing retrains, every job is published again
+    # a second call finds every export in place: no worker group starts, every job is published again
+    t0 = time.perf_counter()
     again = run_training(jobs, cfg, str(tmp_path / "ray"), Published(log))
-    assert all(m.get("skipped") for m in again.values())
+    assert time.perf_counter() - t0 < 20
+    assert all(m.get("skipped") for m in again.values()) and again["dpo"]["steps"] == 3
+    assert [json.loads(x)["skipped"] for x in open(log)] == [False] * 3 + [True] * 3
 
 
 RUNNER = textwrap.dedent(
@@ -107,7 +111,8 @@ RUNNER = textwrap.dedent(
     model, data, out, storage = sys.argv[1:5]
     stage = StageConfig(lr=1e-3, batch_size=1, max_steps=int(sys.argv[5]), checkpoint_every=5, lr_schedule="constant")
     ray.init(address="local", num_cpus=2, include_dashboard=False)
-    res = run_training([TrainJob("sft", "sft", model, None, [data], out, stage)], TrainConfig(num_workers=2, zero_stage=1), storage)
+    job = TrainJob("sft", "sft", model, None, [data], out, stage)
+    res = run_training([job], TrainConfig(num_workers=2, zero_stage=1), storage)
     print("RESULT " + json.dumps({k: v["resumed_from_step"] for k, v in res.items()}))
     """
 )

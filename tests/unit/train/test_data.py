@@ -26,7 +26,7 @@ def tok(tokenizer_dir):
 def _labelled_text(tok, enc: data.Encoded) -> list[str]:
     """Decode each maximal run of labelled tokens."""
     runs, cur = [], []
-    for t, lab in zip(enc.input_ids, enc.labels):
+    for t, lab in zip(enc.input_ids, enc.labels, strict=True):
         if lab == -100:
             if cur:
                 runs.append(tok.decode(cur))
@@ -78,7 +78,7 @@ def test_other_template_without_generation_tags():
     enc = data.encode_dialogue(tok, DIALOGUE)
     words = tok.convert_ids_to_tokens(enc.input_ids)
     assert words == ["USER:", "hi", "BOT:", "hello", "there", "</s>", "USER:", "q2", "BOT:", "a2", "</s>"]
-    labelled = [w for w, lab in zip(words, enc.labels) if lab != -100]
+    labelled = [w for w, lab in zip(words, enc.labels, strict=True) if lab != -100]
     assert labelled == ["hello", "there", "</s>", "a2", "</s>"]
     assert enc.response_start == 9
 
@@ -164,7 +164,8 @@ def test_examples_from_rows(tok):
     assert _labelled_text(tok, pair.chosen) == ["yes<|im_end|>\n"]
     assert _labelled_text(tok, pair.rejected) == ["no no<|im_end|>\n"]
     assert (pair.reward_chosen, pair.reward_rejected, pair.index) == (3.5, 1.0, 0)
-    assert pair.chosen.input_ids[: pair.chosen.response_start] == pair.rejected.input_ids[: pair.rejected.response_start]
+    c, r = pair.chosen, pair.rejected
+    assert c.input_ids[: c.response_start] == r.input_ids[: r.response_start]
     with pytest.raises(FlywheelError, match="preference row 0"):
         data.pair_examples(tok, [{**rows[0], "chosen": [{"role": "user", "content": "x"}]}], 64, "left_prompt")
     with pytest.raises(FlywheelError, match="sft row 1"):

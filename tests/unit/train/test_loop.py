@@ -8,13 +8,14 @@ import math
 import pytest
 import torch
 
-from flywheel.train import export, loop, reference
 from flywheel.train import data as tdata
+from flywheel.train import export, loop, reference
 from flywheel.train.config import StageConfig
 from flywheel.train.job import LocalRuntime, TrainJob, run_job
 
 SFT_ROWS = [
-    {"messages": [{"role": "user", "content": f"count to {n}"}, {"role": "assistant", "content": " ".join(map(str, range(n)))}]}
+    {"messages": [{"role": "user", "content": f"count to {n}"},
+                  {"role": "assistant", "content": " ".join(map(str, range(n)))}]}
     for n in range(2, 8)
 ]
 PREF_ROWS = [
@@ -79,7 +80,7 @@ def test_grad_accum_matches_the_big_batch(tok, tiny_policy_dir):
             eng.backward(res.loss)
             eng.step()
         engines.append(eng)
-    for p, q in zip(engines[0].module.parameters(), engines[1].module.parameters()):
+    for p, q in zip(engines[0].module.parameters(), engines[1].module.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6)
 
 
@@ -123,7 +124,8 @@ def test_reference_cache_round_trip(tmp_path):
     assert torch.equal(reference.load_ref_logps(path, "abc"), vals)
     assert reference.load_ref_logps(path, "other") is None
     assert reference.load_ref_logps(str(tmp_path / "missing"), "abc") is None
-    merged = reference.merge_shards([([0, 2], torch.tensor([[1.0, 1.0], [3.0, 3.0]])), ([1], torch.tensor([[2.0, 2.0]]))], 3)
+    parts = [([0, 2], torch.tensor([[1.0, 1.0], [3.0, 3.0]])), ([1], torch.tensor([[2.0, 2.0]]))]
+    merged = reference.merge_shards(parts, 3)
     assert merged[:, 0].tolist() == [1.0, 2.0, 3.0]
 
 
@@ -152,7 +154,7 @@ def test_run_job_resumes_from_its_checkpoint_and_skips_when_done(tmp_path, tiny_
     resumed = run_job(job, rt)
     assert resumed["resumed_from_step"] == 2 and [r["step"] for r in resumed["history"]] == [3, 4]
     assert resumed["history"][-1]["loss"] == pytest.approx(whole["history"][-1]["loss"], rel=1e-5)
-    for p, q in zip(_params(str(tmp_path / "a")), _params(str(tmp_path / "b"))):
+    for p, q in zip(_params(str(tmp_path / "a")), _params(str(tmp_path / "b")), strict=True):
         assert torch.allclose(p, q, atol=1e-6)
     assert not (tmp_path / "b.ckpt").exists()
     again = run_job(job, rt)

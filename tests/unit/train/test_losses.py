@@ -94,7 +94,8 @@ def test_rpo_zero_when_implicit_gap_matches_target_and_stable_at_extremes():
 
 
 def test_reward_metrics():
-    m = losses.reward_margin(torch.tensor([-1.0, -3.0]), torch.tensor([-2.0, -2.0]), torch.zeros(2), torch.zeros(2), 0.5)
+    zero = torch.zeros(2)
+    m = losses.reward_margin(torch.tensor([-1.0, -3.0]), torch.tensor([-2.0, -2.0]), zero, zero, 0.5)
     # 0.5 * (-1 + 2) = 0.5 ; 0.5 * (-3 + 2) = -0.5
     assert m.tolist() == pytest.approx([0.5, -0.5])
     assert losses.reward_accuracy(m).item() == pytest.approx(0.5)
@@ -146,7 +147,7 @@ def test_dpo_step_loss_and_grads_are_data_parallel_invariant():
         part.backward()
         grads.append([p.grad.clone() for p in model.parameters()])
     assert ((parts[0] + parts[1]) / 2).item() == pytest.approx(whole.item(), rel=1e-5)
-    for gw, g0, g1 in zip(g_whole, *grads):
+    for gw, g0, g1 in zip(g_whole, *grads, strict=True):
         assert torch.allclose((g0 + g1) / 2, gw, atol=1e-6, rtol=1e-4)
 
 

@@ -1,0 +1,149 @@
+"""``flywheel submit``: run a flywheel command as a Ray job on a cluster (Ray job submission API).
+
+The job's working directory is this checkout (uploaded by Ray, minus venvs, runs and caches); its entrypoint
+is ``python -m flywheel.cli <command> ray.address=auto`` so the job's engines and trainers join the
+cluster instead of starting a private Ray. Credentials never travel in the runtime env (the Ray dashboard
+shows it to anyone who can open it): the cluster's own environment / IAM role provides them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from flywheel.errors import FlywheelError
+
+# Never uploaded: virtualenvs, run outputs, VCS metadata and caches (Ray caps a working_dir package size).
+EXCLUDES = [".venv", "venv", ".git", "runs", "mlruns", "**/__pycache__", ".pytest_cache", ".ruff_cache",
+            "*.egg-info", "build", "dist", "*.safetensors", "*.gguf"]
+# Commands that read a run config and may start engines: they get ``ray.address=auto``.
+CONFIG_COMMANDS = ("iterate", "stage")
+COMMANDS = ("iterate", "stage", "status", "compare")
+# Matched against whole ``_``-separated words, so TOKENIZERS_PARALLELISM or KEYBOARD pass.
+_SECRET = re.compile(r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|SESSION|PRIVATE|KEY|KEY_ID)$|(^|_)(SECRET|TOKEN|"
+                     r"PASSWORD|PASSWD|CREDENTIALS?|PRIVATE)(_|$)", re.I)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_env(env: dict[str, str]) -> None:
+    """Refuse secret-looking variables: a runtime env is visible in the Ray dashboard and job metadata."""
+    bad = sorted(k for k in env if _SECRET.search(k))
+    if bad:
+        raise FlywheelError(f"--env {bad[0]}: credentials must come from the cluster's environment or IAM role, "
+                            "never from the job's runtime env (it is shown in the Ray dashboard)")
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    """``["K=V", ...]`` -> dict, checked for secrets."""
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FlywheelError(f"--env {pair!r} is not KEY=VALUE")
+        env[key] = value
+    check_env(env)
+    return env
+
+
+def is_loopback(address: str) -> bool:
+    host = urlparse(address if "://" in address else f"http://{address}").hostname or ""
+    return host in _LOOPBACK
+
+
+def job_command(command: list[str], address: str, root: str | None) -> list[str]:
+    """The flywheel arguments the job runs: ``ray.address=auto`` added, a relative run root made absolute.
+
+    Args:
+        command: flywheel arguments, e.g. ``["iterate", "--round", "1", "--config", "configs/tiny.yaml"]``.
+        root: the command's resolved ``run.root`` (None for commands without a config).
+
+    Raises:
+        FlywheelError: unknown command, or a relative run root on a remote cluster (it would land in the
+            job's temporary working directory and vanish with it).
+    """
+    if not command or command[0] not in COMMANDS:
+        raise FlywheelError(f"submit: command must be one of {', '.join(COMMANDS)}, got {command[:1] or 'nothing'}")
+    out = list(command)
+    if command[0] in CONFIG_COMMANDS:
+        if not any(a.startswith("ray.address=") for a in out):
+            out.append("ray.address=auto")
+    if root is not None and "://" not in root and not os.path.isabs(os.path.expanduser(root)):
+        if not is_loopback(address):
+            raise FlywheelError(f"run.root={root!r} is relative: on a cluster use s3://bucket/prefix or a shared "
+                                "absolute path (run.root=...)")
+        out.append(f"run.root={os.path.abspath(root)}")
+    return out
+
+
+def runtime_env(working_dir: str, env: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The job's runtime env: the checkout as working dir, offline switches, user env (no secrets)."""
+    from flywheel.runner import OFFLINE_ENV
+
+    check_env(env)
+    extra = dict(extra or {})
+    check_env(extra.get("env_vars", {}))
+    rt = {**extra, "working_dir": os.path.abspath(working_dir),
+          "excludes": [*EXCLUDES, *extra.get("excludes", [])],
+          "env_vars": {**OFFLINE_ENV, "PYTHONUNBUFFERED": "1", **extra.get("env_vars", {}), **env}}
+    return rt
+
+
+def resolve_root(command: list[str]) -> str | None:
+    """Parse the command like the CLI would and return its config's ``run.root`` (validates the config)."""
+    if command[0] not in CONFIG_COMMANDS:
+        return None
+    from flywheel.cli import parser
+    from flywheel.config import load_config
+
+    args = parser().parse_args(command)
+    return load_config(args.config, args.overrides).run.root
+
+
+def submit(address: str, command: list[str], working_dir: str = ".", env: dict[str, str] | None = None,
+           extra_runtime_env: dict[str, Any] | None = None, python: str = "python",
+           num_cpus: float | None = None) -> tuple[Any, str]:
+    """Submit ``flywheel <command>`` as a Ray job. Returns (client, submission id)."""
+    from ray.job_submission import JobSubmissionClient
+
+    cmd = job_command(command, address, resolve_root(command))
+    entrypoint = shlex.join([python, "-m", "flywheel.cli", *cmd])
+    try:
+        client = JobSubmissionClient(address)
+    except Exception as err:  # connection refused, auth mismatch: one line, no traceback
+        raise FlywheelError(f"Ray cluster {address}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env(working_dir, env or {}, extra_runtime_env),
+                               metadata={"flywheel.command": " ".join(command[:1])}, entrypoint_num_cpus=num_cpus)
+    return client, job_id
+
+
+def wait(client: Any, job_id: str, timeout: float | None = None, echo: Callable[[str], None] = print,
+         poll: float = 2.0) -> str:
+    """Follow the job's log until it ends. Returns its final status.
+
+    Raises:
+        FlywheelError: the job failed or was stopped, or ``timeout`` passed (the job keeps running then).
+    """
+    from ray.job_submission import JobStatus
+
+    seen, t0 = 0, time.time()
+    while True:
+        status = client.get_job_status(job_id)
+        logs = client.get_job_logs(job_id)
+        if len(logs) > seen:
+            echo(logs[seen:].rstrip("\n"))
+            seen = len(logs)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            break
+        if timeout is not None and time.time() - t0 > timeout:
+            raise FlywheelError(f"job {job_id} still {status.value} after {timeout:.0f}s "
+                                f"(stop it with `ray job stop {job_id}`)")
+        time.sleep(poll)
+    if status != JobStatus.SUCCEEDED:
+        info = client.get_job_info(job_id)
+        raise FlywheelError(f"job {job_id} {status.value}: {(info.message or '').splitlines()[0] if info.message else ''}")
+    return status.value

@@ -1,0 +1,98 @@
+"""Stage ``dialogues``: 3-turn role-played dialogues from the round's generator.
+
+Nemotron-4 340B report, section 3.2.2: the instruct model alternates between the assistant and the user. Each
+dialogue opens with a single-turn synthetic prompt from this round's ``prompts`` stage; the generator answers it
+greedily (``generation.answer_sampling``), then plays the user with a persona (``flywheel.sdg.dialogue``:
+roles flipped, persona in the system turn, ``generation.prompt_sampling``) and its user turn is post-processed
+(role labels and polite filler removed). ``sdg.dialogue_turns`` user turns make a dialogue; one whose simulated
+user turn is unusable is dropped and counted. Each step of every dialogue advances together in one batched,
+part-streamed engine call, so a killed stage resumes from its finished parts.
+
+Output rows: ``{"id", "messages" (user, assistant, ... ending with assistant), "kind": "dialogue", "prompt_id",
+"meta": {"persona", "base_kind"}, "generator", "lineage"}``; the judge scores them like responses so the
+datasets stage can keep the well-rated ones for SFT.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from flywheel.sdg.dialogue import clean_user_turn, select_personas, user_turn_prompt
+from flywheel.sdg.rows import prompt_id
+from flywheel.stages.common import Context, lineage, read_output, run_stage, section, write_parts
+from flywheel.stages.runtime import engines, generator, model_dir
+from flywheel.stages.sdg_engine import StepAsker, sampling_hash
+from flywheel.stages.sdg_pipelines import Ask, clean_answer, reply
+
+
+def role_play(ask: Ask, openers: list[dict], personas: list[dict], turns: int,
+              skipped: Counter) -> list[tuple[dict, dict, list[dict]]]:
+    """Run the dialogues: (opener row, persona, messages) for each that reached ``turns`` user turns.
+
+    Args:
+        ask: ``(step, [(key, messages, sampling name)]) -> {key: text}``.
+        openers: prompt rows with one user message.
+        personas: one persona per opener (``{"name", "description"}``).
+        turns: user turns per dialogue (the opener counts as the first).
+        skipped: counts of dropped dialogues by reason.
+    """
+    live = {i: [dict(o["messages"][0])] for i, o in enumerate(openers)}
+    for t in range(1, turns + 1):
+        replies = ask(f"assistant_{t}", [(str(i), msgs, "answer") for i, msgs in live.items()])
+        for i in list(live):
+            answer = clean_answer(reply(replies, str(i)))
+            if answer is None:
+                skipped["assistant_turn_unusable"] += 1
+                del live[i]
+            else:
+                live[i].append({"role": "assistant", "content": answer})
+        if t == turns:
+            break
+        replies = ask(f"user_{t + 1}", [(str(i), user_turn_prompt(msgs, personas[i]), "prompt")
+                                        for i, msgs in live.items()])
+        for i in list(live):
+            turn = clean_user_turn(reply(replies, str(i)))
+            if turn is None:
+                skipped["user_turn_unusable"] += 1
+                del live[i]
+            else:
+                live[i].append({"role": "user", "content": turn})
+    return [(openers[i], personas[i], msgs) for i, msgs in sorted(live.items())]
+
+
+def pick_openers(rows: list[dict], count: int, names: list[str], seed: int) -> tuple[list[dict], list[dict]]:
+    """``count`` single-turn training prompts (seeded shuffle) and a persona for each (seeded choice)."""
+    rng = random.Random(seed)
+    singles = [r for r in rows if r.get("split", "train") == "train" and len(r["messages"]) == 1]
+    rng.shuffle(singles)
+    chosen = singles[:count]
+    pool = select_personas(names)
+    return chosen, [rng.choice(pool) for _ in chosen]
+
+
+def run(ctx: Context) -> dict:
+    gen = generator(ctx)
+    pm = ctx.manifest("prompts")
+    g, sdg, eng = ctx.cfg.generation, ctx.cfg.sdg, ctx.cfg.engine
+    samplings = {"prompt": section(g.prompt_sampling), "answer": section(g.answer_sampling)}
+
+    def body(fp: str):
+        openers, personas = pick_openers(list(read_output(ctx, pm, "prompts")), sdg.dialogues, list(sdg.personas),
+                                         sdg.seed)
+        ask = StepAsker(ctx, "dialogues", fp, lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator")),
+                        samplings, eng.batch_size, eng.num_actors)
+        skipped: Counter = Counter()
+        done = role_play(ask, openers, personas, sdg.dialogue_turns, skipped)
+        lin = lineage(ctx, "dialogues", fp, generator=gen["id"], judge=None, pipeline="dialogue",
+                      template="user_turn_prompt", sampling_hash=sampling_hash(samplings))
+        rows = ({"id": prompt_id(msgs), "messages": msgs, "kind": "dialogue", "prompt_id": o["id"],
+                 "meta": {"persona": p["name"], "base_kind": o.get("kind")}, "generator": gen["id"],
+                 "lineage": {**lin, "persona": p["name"]}} for o, p, msgs in done)
+        out = write_parts(ctx, "dialogues", f"{fp}/dialogues", rows)
+        metrics = {"dialogues": out["count"], "openers": len(openers),
+                   **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **ask.metrics()}
+        return {"dialogues": out}, metrics
+
+    return run_stage(ctx, "dialogues", [pm["fingerprint"], gen, samplings, sdg.dialogues, sdg.dialogue_turns,
+                                        list(sdg.personas), sdg.seed], body, inputs={"prompts": pm["fingerprint"]})

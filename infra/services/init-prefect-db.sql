@@ -1,0 +1,2 @@
+-- Prefect's database beside MLflow's in the same Postgres instance.
+CREATE DATABASE prefect;

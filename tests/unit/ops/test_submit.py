@@ -1,0 +1,56 @@
+import os
+
+import pytest
+
+from flywheel.errors import FlywheelError
+from flywheel.ops.submit import EXCLUDES, check_env, is_loopback, job_command, parse_env, runtime_env
+
+
+def test_secret_looking_env_vars_are_refused():
+    for key in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "HF_TOKEN", "DB_PASSWORD",
+                "MY_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "SECRET_THING"):
+        with pytest.raises(FlywheelError, match=key):
+            check_env({key: "x"})
+    check_env({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_REGION": "us-east-1", "KEYBOARD": "us",
+               "TOKENIZERS_PARALLELISM": "false"})
+
+
+def test_parse_env_pairs():
+    assert parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
+    with pytest.raises(FlywheelError, match="not KEY=VALUE"):
+        parse_env(["A"])
+
+
+def test_loopback_addresses():
+    assert is_loopback("http://127.0.0.1:8265") and is_loopback("localhost:8265")
+    assert not is_loopback("http://ray-head.cluster:8265")
+
+
+def test_job_command_joins_the_cluster_and_pins_a_relative_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cmd = job_command(["iterate", "--round", "1", "x=1"], "http://127.0.0.1:8265", "runs/tiny")
+    assert cmd == ["iterate", "--round", "1", "x=1", "ray.address=auto", f"run.root={tmp_path}/runs/tiny"]
+    # an explicit address is kept; s3 and absolute roots are left alone
+    assert job_command(["stage", "judge", "ray.address=ray://h:10001"], "http://h:8265", "s3://b/run") == \
+        ["stage", "judge", "ray.address=ray://h:10001"]
+    assert job_command(["status"], "http://h:8265", None) == ["status"]
+
+
+def test_job_command_refuses_relative_root_on_a_remote_cluster_and_unknown_commands():
+    with pytest.raises(FlywheelError, match="relative"):
+        job_command(["iterate", "--round", "1"], "http://ray-head:8265", "runs/tiny")
+    with pytest.raises(FlywheelError, match="command must be one of"):
+        job_command(["models", "pull", "smollm2"], "http://127.0.0.1:8265", None)
+    with pytest.raises(FlywheelError, match="nothing"):
+        job_command([], "http://127.0.0.1:8265", None)
+
+
+def test_runtime_env_uploads_the_checkout_without_venv_and_runs(tmp_path):
+    rt = runtime_env(str(tmp_path), {"A": "1"}, {"pip": ["x"], "excludes": ["data/"], "env_vars": {"B": "2"}})
+    assert rt["working_dir"] == str(tmp_path)
+    assert rt["pip"] == ["x"]
+    assert {".venv", "runs", ".git", "data/"} <= set(rt["excludes"]) and rt["excludes"][:len(EXCLUDES)] == EXCLUDES
+    assert rt["env_vars"]["A"] == "1" and rt["env_vars"]["B"] == "2" and rt["env_vars"]["HF_HUB_OFFLINE"] == "1"
+    with pytest.raises(FlywheelError):
+        runtime_env(str(tmp_path), {}, {"env_vars": {"AWS_SECRET_ACCESS_KEY": "s"}})
+    assert os.path.isabs(runtime_env(".", {})["working_dir"])
