@@ -26,7 +26,8 @@ from flywheel.errors import FlywheelError
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", default=None, help="YAML profile (e.g. configs/tiny.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. run.root=/data/run")
+    # key=value overrides may stand anywhere after the subcommand; main() collects them
+    p.set_defaults(overrides=[])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -148,7 +149,15 @@ def cmd_models(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args, extra = ap.parse_known_args(argv)
+    bad = [e for e in extra if "=" not in e or e.startswith("-")]
+    if bad:
+        ap.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra and not hasattr(args, "overrides"):
+        ap.error(f"{args.cmd} takes no key=value overrides: {' '.join(extra)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
     _setup_logging(args.verbose)
     from flywheel.runner import offline_env
 
