@@ -36,7 +36,7 @@ develop: $(STAMP)
 
 demo: install
 	$(VENV)/bin/flywheel models pull smollm2
-	$(VENV)/bin/flywheel iterate --round 1 --config configs/local.yaml
+	$(VENV)/bin/flywheel iterate --round 1 --config configs/demo.yaml
 
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow and not gpu" $(PYTEST_ARGS)

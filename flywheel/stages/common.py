@@ -153,6 +153,7 @@ def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches
     Parts already written by an earlier (killed) attempt with the same fingerprint are kept, not recomputed.
     Returns (output record, metrics with generated tokens and tokens/s).
     """
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     base = ctx.store.uri(f"round-{ctx.round:03d}", stage, fp)
@@ -163,7 +164,7 @@ def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches
     stats = {"tokens": 0, "engine_seconds": 0.0}
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), transient=False) as bar:
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task(desc, total=len(batches), completed=len(batches) - len(todo), rate="")
 
         def on_result(i: int, out: dict) -> None:

@@ -226,3 +226,37 @@ def test_uis_show_the_rounds(services):
     assert parents == ["1", "2"]
     status = _flywheel("services", "status", "--home", services["home"])
     assert status.returncode == 0 and status.stdout.count(" up ") >= 3, status.stdout
+
+
+_NAMED_FLOW = """
+import json
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from flywheel.ops.naming import round_flow_run_name, stage_task_run_name, task_options
+
+@task(task_run_name=stage_task_run_name)
+def stage_task(config, overrides, round_idx, name):
+    return name
+
+@flow(name="naming-check", flow_run_name=round_flow_run_name)
+def round_flow(round_idx: int, config=None, overrides=None):
+    for n in ("prompts", "datasets"):
+        stage_task.with_options(name=n, **task_options(n))(config, overrides or [], round_idx, n)
+
+state = round_flow(2, "configs/tiny.yaml", ["run.name=demo"], return_state=True)
+with get_client(sync_client=True) as c:
+    fr = c.read_flow_run(state.state_details.flow_run_id)
+    tasks = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))
+    print(json.dumps({"flow": fr.name, "tasks": {t.name: sorted(t.tags) for t in tasks}}))
+"""
+
+
+def test_run_names_and_stage_tags_in_a_real_flow(services):
+    res = subprocess.run([sys.executable, "-c", _NAMED_FLOW], capture_output=True, text=True, cwd=ROOT,
+                         env=_prefect_env(services), timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["flow"] == "demo/round-2"
+    assert out["tasks"] == {"demo/round-2/prompts": ["flywheel", "flywheel-accelerator", "stage:prompts"],
+                            "demo/round-2/datasets": ["flywheel", "stage:datasets"]}
