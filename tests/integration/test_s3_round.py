@@ -17,8 +17,11 @@ BUCKET = "flywheel-test"
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()
