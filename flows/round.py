@@ -9,11 +9,12 @@ Deploy: flywheel deploy  (see prefect.yaml)
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 from prefect import flow, task
 
-from flywheel.runner import STAGES, close_all, open_run, run_stage
+from flywheel.runner import STAGES, close_all, finish_round, open_run, run_stage
 
 
 @task(name="stage", task_run_name="round {round_idx}: {name}", retries=0)
@@ -26,14 +27,13 @@ def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional
     """One round of the flywheel: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote."""
     overrides = list(overrides or [])
     rt = open_run(config, overrides)
-    status = "FAILED"
+    started, status = time.time(), "FAILED"
     try:
         for name in STAGES:
             stage_task.with_options(name=name)(config, overrides, round_idx, name)
         status = "FINISHED"
     finally:
-        if rt.tracker is not None:
-            rt.tracker.end_round(round_idx, status)
+        finish_round(rt, round_idx, started, status)
     promo = rt.store.manifest(round_idx, "promote")
     return promo["outputs"]["decision"] if promo else {}
 

@@ -7,6 +7,7 @@
     flywheel compare [--source store|mlflow] [--out DIR] [--config PATH] [key=value ...]
     flywheel services up|down|status [--config PATH] [key=value ...]
     flywheel deploy [--run round|iterate --round N] [--config PATH] [key=value ...]
+    flywheel reward train [--data PATH] [--out DIR] | reward eval [--model DIR] [--data PATH] [--baseline]
     flywheel submit --address URL [--working-dir DIR] [--env K=V] -- iterate --round N --config PATH ...
 
 Errors the user can fix (bad config key, corrupt JSONL line, missing model directory, unreachable store)
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 from flywheel.errors import FlywheelError
 
@@ -60,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
     from flywheel.ops.commands import add_parsers
 
     add_parsers(sub, _common)
+    from flywheel.reward.commands import add_parser as add_reward_parser
+
+    add_reward_parser(sub, _common)
     return ap
 
 
@@ -74,7 +79,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_iterate(args) -> int:
-    from flywheel.runner import close_all, open_run, run_stage, STAGES
+    from flywheel.runner import STAGES, close_all, finish_round, open_run, run_stage
 
     first, last = (args.round, args.round) if args.round else (1, args.rounds)
     if first < 1 or last < 1:
@@ -84,10 +89,10 @@ def cmd_iterate(args) -> int:
         try:
             for r in range(first, last + 1):
                 rt = open_run(args.config, args.overrides)
+                started = time.time()
                 for name in STAGES:
                     run_stage(rt, r, name)
-                if rt.tracker is not None:
-                    rt.tracker.end_round(r)
+                finish_round(rt, r, started)
         finally:
             close_all()
     else:
@@ -172,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             return _print_status(args, as_json=args.json)
         if args.cmd == "models":
             return cmd_models(args)
+        if args.cmd == "reward":
+            from flywheel.reward.commands import run as run_reward
+
+            return run_reward(args)
         if args.cmd in ("compare", "services", "deploy", "submit"):
             from flywheel.ops.commands import dispatch
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from flywheel.config import Config, load_config, to_dict
 from flywheel.errors import FlywheelError
-from flywheel.stages import datasets, evaluate, judge, prompts, responses, train
+from flywheel.stages import datasets, dialogues, evaluate, judge, prompts, responses, train
 from flywheel.stages.common import Context
 from flywheel.stages.runtime import EngineCache
 from flywheel.store import Store
@@ -20,8 +20,9 @@ from flywheel.store import Store
 log = logging.getLogger("flywheel")
 
 # The round DAG, in order. ``train`` expands to sft_code -> sft -> dpo -> rpo_1..n (one trainer run).
-STAGES = ("prompts", "responses", "judge", "datasets", "train", "evaluate", "promote")
-_RUN = {"prompts": prompts.run, "responses": responses.run, "judge": judge.run, "datasets": datasets.run,
+STAGES = ("prompts", "dialogues", "responses", "judge", "datasets", "train", "evaluate", "promote")
+_RUN = {"prompts": prompts.run, "dialogues": dialogues.run, "responses": responses.run, "judge": judge.run,
+        "datasets": datasets.run,
         "train": train.run, "evaluate": evaluate.run, "promote": evaluate.promote}
 
 OFFLINE_ENV = {
@@ -131,3 +132,33 @@ def status(cfg: Config, store: Store) -> list[dict]:
             entry["generator"] = promo["outputs"]["generator"]["id"]
         rounds.append(entry)
     return rounds
+
+
+def compute_seconds(manifest: dict) -> float:
+    """Seconds a stage spent on its own work: engine/trainer time when recorded, else its whole duration."""
+    m = manifest.get("metrics", {})
+    for key in ("wall_seconds", "train_seconds"):
+        if isinstance(m.get(key), (int, float)):
+            return float(m[key])
+    return float(manifest.get("seconds") or 0.0)
+
+
+def finish_round(rt: Runtime, round_idx: int, started: float, status_: str = "FINISHED") -> dict:
+    """Record the round's wall time and the share of it that was not stage compute (start-ups, glue)."""
+    import time
+
+    wall = time.time() - started
+    mans = [rt.store.manifest(round_idx, n) for n in stage_list(rt.cfg)]
+    fresh = [m for m in mans if m and m.get("finished_at", 0) >= started]
+    compute = sum(compute_seconds(m) for m in fresh)
+    summary = {"round_wall_seconds": round(wall, 2), "stage_compute_seconds": round(compute, 2),
+               "overhead_share": round(max(0.0, 1 - compute / wall), 4) if wall > 0 and fresh else 0.0,
+               "stages_run": len(fresh)}
+    log.info("round %d: %.0fs wall, %.0fs stage compute, overhead share %.0f%% (%d stages ran)", round_idx, wall,
+             compute, 100 * summary["overhead_share"], len(fresh))
+    if rt.tracker is not None:
+        parent = rt.tracker._parents.get(round_idx)
+        if parent:
+            rt.tracker._log(parent, metrics=summary)
+        rt.tracker.end_round(round_idx, status_)
+    return summary
