@@ -24,7 +24,7 @@ import torch
 from flywheel.errors import FlywheelError
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
-from flywheel.train.job import TrainJob, job_fingerprint, run_job
+from flywheel.train.job import TrainJob, auto_model_class, job_fingerprint, run_job
 from flywheel.train.loop import build_optimizer, build_scheduler
 
 __all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime"]
@@ -59,8 +59,7 @@ class DeepSpeedRuntime:
         self.device = device
         self._hf_ds_config = None
 
-    def load_model(self, path: str) -> torch.nn.Module:
-        from transformers import AutoModelForCausalLM
+    def load_model(self, path: str, task: str = "causal_lm") -> torch.nn.Module:
         from transformers.integrations.deepspeed import HfDeepSpeedConfig
 
         if self.zero_stage == 3:
@@ -68,7 +67,7 @@ class DeepSpeedRuntime:
             # each rank's partition only, so no rank ever holds the full model
             stub = deepspeed_config(StageConfig(), 3, self.bf16, self.world)
             self._hf_ds_config = HfDeepSpeedConfig(stub)
-        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return auto_model_class(task).from_pretrained(path, dtype=torch.float32)
 
     def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int):
         import deepspeed

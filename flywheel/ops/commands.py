@@ -27,14 +27,18 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
     common(cp)
 
     sv = sub.add_parser("services", help="local Prefect server + worker and MLflow UI on 127.0.0.1")
-    sv.add_argument("action", choices=["up", "down", "status"])
-    sv.add_argument("--home", default=SERVICES_HOME, help="state dir: databases, logs, pid files")
-    sv.add_argument("--prefect-port", type=int, default=4200)
-    sv.add_argument("--mlflow-port", type=int, default=5000)
-    sv.add_argument("--no-worker", action="store_true", help="server only (no process worker)")
-    sv.add_argument("--no-mlflow", action="store_true", help="no MLflow UI")
-    sv.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each service")
-    common(sv)
+    sv_sub = sv.add_subparsers(dest="action", required=True)
+    for action, text in (("up", "start them (kept if already running)"), ("down", "stop what `up` started"),
+                         ("status", "what runs, where to open it, its log")):
+        a = sv_sub.add_parser(action, help=text)
+        a.add_argument("--home", default=SERVICES_HOME, help="state dir: databases, logs, pid files")
+        if action == "up":
+            a.add_argument("--prefect-port", type=int, default=4200)
+            a.add_argument("--mlflow-port", type=int, default=5000)
+            a.add_argument("--no-worker", action="store_true", help="server only (no process worker)")
+            a.add_argument("--no-mlflow", action="store_true", help="no MLflow UI")
+            a.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each service")
+            common(a)
 
     dp = sub.add_parser("deploy", help="register the round/iterate Prefect deployments (needs PREFECT_API_URL)")
     dp.add_argument("--pool", default="flywheel", help="process work pool")

@@ -166,6 +166,10 @@ def compare(cfg: Any, source: str = "store", out: Optional[str] = None,
 
     store = Store(cfg.run.root, cfg.run.storage_options)
     stages = stage_list(cfg)
+    if source not in ("store", "mlflow"):
+        raise FlywheelError(f"--source must be store or mlflow, got {source!r}")
+    if not store.rounds():  # before MLflow: opening a sqlite URI would create an empty database
+        raise FlywheelError(f"no rounds under {cfg.run.root}: nothing to compare")
     if source == "store":
         rows = rows_from_store(store, stages, rounds)
     elif source == "mlflow":
@@ -175,8 +179,6 @@ def compare(cfg: Any, source: str = "store", out: Optional[str] = None,
 
         uri = tracking_uri(cfg.tracking, store, os.path.expanduser(cfg.run.cache_dir), cfg.run.name)
         rows = rows_from_mlflow(uri, cfg.tracking.experiment or cfg.run.name, stages, rounds)
-    else:
-        raise FlywheelError(f"--source must be store or mlflow, got {source!r}")
     if not rows:
         raise FlywheelError(f"no finished stages under {cfg.run.root}: nothing to compare")
     out_uri = out or store.uri("reports")

@@ -84,7 +84,7 @@ def deploy(deployments: list[DeploymentSpec], pool: str = WORK_POOL, source: str
         dep_id = loaded.deploy(name=spec.name, work_pool_name=pool, parameters=spec.parameters,
                                job_variables={"env": job_env(), "working_dir": source}, tags=spec.tags,
                                description=spec.description, concurrency_limit=spec.concurrency_limit,
-                               print_next_steps=False, build=False, push=False)
+                               print_next_steps=False, ignore_warnings=True, build=False, push=False)
         ids[spec.full_name] = str(dep_id)
     return ids
 
@@ -114,6 +114,11 @@ def _require_server() -> None:
     """Deployments live on a server; the ephemeral API would accept them and forget them on exit."""
     from prefect.settings import PREFECT_API_URL
 
-    if not PREFECT_API_URL.value():
+    from flywheel.ops.services import _healthy
+
+    api = PREFECT_API_URL.value()
+    if not api:
         raise FlywheelError("PREFECT_API_URL is not set: start the server with `flywheel services up` "
                             "and export the lines it prints")
+    if not _healthy(f"{api.rstrip('/')}/health"):
+        raise FlywheelError(f"Prefect server at {api} is not answering: `flywheel services up`, or check PREFECT_API_URL")

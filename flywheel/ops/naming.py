@@ -31,7 +31,21 @@ def task_options(stage: str) -> dict[str, Any]:
     if stage in ACCELERATOR_STAGES:
         tags.append(ACCELERATOR_TAG)
     retries = IO_RETRIES if stage in IO_STAGES else ACCELERATOR_RETRIES
-    return {"tags": tags, "retries": retries, "retry_delay_seconds": RETRY_DELAY_SECONDS}
+    return {"tags": tags, "retries": retries, "retry_delay_seconds": RETRY_DELAY_SECONDS,
+            "retry_condition_fn": retry_transient}
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a failed stage unless it failed on bad input or config (a FlywheelError): that retries the same."""
+    from flywheel.errors import FlywheelError
+
+    try:
+        state.result()
+    except FlywheelError:
+        return False
+    except BaseException:
+        return True
+    return True
 
 
 def _run_name(config: Optional[str], overrides: Optional[list[str]]) -> str:

@@ -93,15 +93,41 @@ def runtime_env(working_dir: str, env: dict[str, str], extra: dict[str, Any] | N
     return rt
 
 
+# Options of the submitted commands that take a value (so ``--config a=b.yaml`` is not read as an override).
+_VALUE_OPTIONS = ("--config", "-c", "--round", "--rounds", "--source", "--out")
+
+
+def split_command(command: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """``command`` -> (positionals, ``key=value`` overrides, options with their values), order kept in each."""
+    positionals, overrides, options = [], [], []
+    it = iter(command)
+    for arg in it:
+        if arg.startswith("-"):
+            options.append(arg)
+            if arg in _VALUE_OPTIONS:
+                options.append(next(it, ""))
+        elif "=" in arg:
+            overrides.append(arg)
+        else:
+            positionals.append(arg)
+    return positionals, overrides, options
+
+
+def normalize(command: list[str]) -> list[str]:
+    """Overrides right after the positionals (``stage NAME k=v --round 1``), the order argparse reads whole."""
+    positionals, overrides, options = split_command(command)
+    return [*positionals, *overrides, *options]
+
+
 def resolve_root(command: list[str]) -> str | None:
-    """Parse the command like the CLI would and return its config's ``run.root`` (validates the config)."""
+    """The command's config ``run.root`` (loading, hence validating, its config and overrides here)."""
     if command[0] not in CONFIG_COMMANDS:
         return None
-    from flywheel.cli import parser
     from flywheel.config import load_config
 
-    args = parser().parse_args(command)
-    return load_config(args.config, args.overrides).run.root
+    _, overrides, options = split_command(command)
+    config = next((options[i + 1] for i, o in enumerate(options[:-1]) if o in ("--config", "-c")), None)
+    return load_config(config, overrides).run.root
 
 
 def submit(address: str, command: list[str], working_dir: str = ".", env: dict[str, str] | None = None,
@@ -110,7 +136,7 @@ def submit(address: str, command: list[str], working_dir: str = ".", env: dict[s
     """Submit ``flywheel <command>`` as a Ray job. Returns (client, submission id)."""
     from ray.job_submission import JobSubmissionClient
 
-    cmd = job_command(command, address, resolve_root(command))
+    cmd = normalize(job_command(command, address, resolve_root(command)))
     entrypoint = shlex.join([python, "-m", "flywheel.cli", *cmd])
     try:
         client = JobSubmissionClient(address)

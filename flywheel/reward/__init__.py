@@ -1,0 +1,27 @@
+"""Reward model: HelpSteer2-schema data, regression training, scoring and pairwise evaluation.
+
+Nemotron-4 340B (NVIDIA, 2024, sec. 3.1): a backbone with a linear head predicting the five HelpSteer2
+attributes (helpfulness, correctness, coherence, complexity, verbosity), trained by regression; the scalar
+reward is their weighted sum (``judges.weights``, default 0.3, 0.74, 0.46, 0.47, -0.33).
+
+    flywheel reward train --config configs/local.yaml            # shipped set, SmolLM2-135M backbone
+    flywheel reward eval --config configs/local.yaml --baseline  # held-out pairs, trained vs untrained head
+    # then judge rounds with it:  flywheel iterate ... models.reward=runs/local/reward/model
+
+Data. The shipped set (``flywheel/data/helpsteer_train.jsonl``, ``helpsteer_heldout.jsonl``) is built by
+:mod:`flywheel.reward.helpsteer_set` (``python -m flywheel.reward.helpsteer_set`` rewrites it). To use the
+real HelpSteer2 (CC-BY-4.0), fetch it where a network is available, e.g. ``huggingface-cli download
+nvidia/HelpSteer2 --repo-type dataset --local-dir hs2``, ``gunzip hs2/*.jsonl.gz``, copy it here, then::
+
+    flywheel reward train --data hs2/train.jsonl --config configs/local.yaml
+    flywheel reward eval --data hs2/validation.jsonl --config configs/local.yaml
+
+Its rows (``prompt``, ``response`` and the five 0-4 scores; multi-turn prompts with ``<extra_id_1>User`` /
+``<extra_id_1>Assistant`` lines) are read as they are; attributes a row lacks are masked out of the loss.
+Preference files (``prompt``/``chosen``/``rejected``, e.g. a round's ``preference.jsonl``) work for ``eval``.
+
+Modules: :mod:`.helpsteer_set` (the shipped set), :mod:`.pairs` (held-out pairs and categories),
+:mod:`.evaluate` (accuracy by category), :mod:`.score` (transformers scorer), :mod:`.train` (drivers),
+:mod:`.commands` (CLI), :mod:`.config` (``RewardConfig``). Training code lives in
+``flywheel/train/reward_*.py``; vLLM scoring and MLflow logging in ``flywheel/engines/reward_scoring.py``.
+"""

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flywheel.reward.bank import FILLER_CLOSERS, FILLER_OPENERS, QA_BANK
+from flywheel.judges.verifiers import verify_math
 from flywheel.sdg.if_prompts import if_single_prompt
 from flywheel.sdg.instructions import END_PHRASES, KEYWORD_POOL, START_PHRASES, make_instruction, verify_all
 
@@ -118,14 +119,19 @@ def math_responses(rng: random.Random, p: dict[str, Any]) -> list[tuple[str, Att
 
 def math_rows(rng: random.Random, n_prompts: int) -> list[list[Row]]:
     """``n_prompts`` groups of 3 rows: one correct, one wrong, one more of either; ~1 in 8 prompts two-turn."""
-    groups = []
-    for _ in range(n_prompts):
+    groups, seen = [], set()
+    while len(groups) < n_prompts:
         p = math_problem(rng)
         prompt = p["question"]
         if rng.random() < 0.125:
             first = math_problem(rng)
             prompt = f"{first['question']}{TURN_ASSISTANT}{first['work']}.\nThe answer is {first['answer']}.{TURN_USER}{prompt}"
+        if prompt in seen:
+            continue
+        seen.add(prompt)
         cands = math_responses(rng, p)
+        # a wrong method can land on the right number (50% off 100 = 100 - 50): not a wrong answer then
+        cands = cands[:2] + [c for c in cands[2:] if verify_math(c[0], str(p["answer"])) is False]
         picked = [rng.choice(cands[:2]), rng.choice(cands[2:])]
         rest = [c for c in cands if c not in picked]
         picked.append(rng.choice(rest))

@@ -1,5 +1,9 @@
 """Stage ``datasets``: SFT sets (code / general) and preference pairs from the judged responses.
 
+Preference pairs: ground truth first (judge ``verifier``); the remaining prompts are decided by the reward
+model, or, when the judge stage ran an LLM judge (output ``llm_pairs``), by the pairs on which both of its
+orders agreed (judge ``llm_judge``).
+
 Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow TRL's columns
 (``messages``; ``prompt``/``chosen``/``rejected``) plus our reward and lineage columns.
 """
@@ -10,6 +14,19 @@ from flywheel.judges.select import select_preferences, select_sft_rows
 from flywheel.stages.common import Context, lineage, read_output, run_stage, section, write_parts
 
 CODE_KINDS = ("code",)
+
+
+def merge_llm_pairs(pairs: list[dict], llm_pairs: list[dict], by_judge) -> list[dict]:
+    """Verifier pairs, then LLM-judge pairs for the other prompts (reward-model pairs are replaced).
+
+    ``by_judge`` (a Counter) is updated to count what is kept.
+    """
+    verified = [p for p in pairs if p["judge"] == "verifier"]
+    settled = {p["prompt_id"] for p in verified}
+    llm = [{k: v for k, v in p.items() if k != "lineage"} for p in llm_pairs if p.get("prompt_id") not in settled]
+    by_judge.clear()
+    by_judge.update({"verifier": len(verified), "llm_judge": len(llm)})
+    return verified + llm
 
 
 def run(ctx: Context) -> dict:
@@ -24,6 +41,8 @@ def run(ctx: Context) -> dict:
                                          use_verifiers=jc.use_verifiers)
         pairs, pair_stats = select_preferences(scored, policy=jc.policy, min_gap=jc.min_gap,
                                                use_verifiers=jc.use_verifiers, seed=jc.seed)
+        if "llm_pairs" in jman["outputs"]:
+            pairs = merge_llm_pairs(pairs, list(read_output(ctx, jman, "llm_pairs")), pair_stats.by_judge)
         sft = [{**r, "lineage": lin} for r in sft]
         pairs = [{**p, "lineage": lin} for p in pairs]
         code = [r for r in sft if r.get("kind") in CODE_KINDS]

@@ -12,6 +12,7 @@ are stage metrics, which ``run_stage`` logs to MLflow.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -31,6 +32,8 @@ from flywheel.stages.sdg_pipelines import (Ask, Item, closed_qa_requests, collec
                                            if_rows, merge_topics, plan_if, problem_requests, refine_requests,
                                            two_turn_answer_requests, two_turn_firsts, two_turn_rows)
 from flywheel.store import fingerprint, read_jsonl
+
+log = logging.getLogger("flywheel")
 
 
 def topical_items(ask: Ask, sdg: SDGConfig, skipped: Counter) -> list[Item]:
@@ -172,10 +175,13 @@ def run(ctx: Context) -> dict:
                 yield row
 
         out = write_parts(ctx, "prompts", f"{fp}/prompts", kept())
+        gen_m = ask.metrics()
+        log.info("round %d prompts: %d kept %s; generated %d tokens at %.1f tok/s", ctx.round, out["count"],
+                 dict(sorted(kinds.items())), gen_m["gen_tokens"], gen_m["tokens_per_s"])
         metrics = {"prompts": out["count"], "generated_raw": len(file_rows) + len(synth),
                    **{f"kind/{k}": v for k, v in sorted(kinds.items())},
                    **{f"removed/{k}": v for k, v in sorted(removed.items())},
-                   **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **ask.metrics()}
+                   **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **gen_m}
         return {"prompts": out}, metrics
 
     return run_stage(ctx, "prompts", [gen, samplings, section(sdg), list(g.prompt_files), g.max_prompts,

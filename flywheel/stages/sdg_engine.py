@@ -42,12 +42,24 @@ def sampling_hash(samplings: dict[str, dict]) -> str:
     return fingerprint(samplings)
 
 
+class _OnDemand:
+    """A pool started only when a step has batches left to run (a resumed stage may need none)."""
+
+    def __init__(self, get_pool: Callable[[], Any]):
+        self.get_pool, self.pool = get_pool, None
+
+    def map(self, *args: Any, **kwargs: Any) -> None:
+        if self.pool is None:
+            self.pool = self.get_pool()
+        self.pool.map(*args, **kwargs)
+
+
 class StepAsker:
     """Callable ``(step, [(key, messages, sampling name)]) -> {key: text}`` over one engine pool.
 
     Args:
         ctx, stage, fp: where parts go: ``round-N/{stage}/{fp}/steps/{step}/part-*.jsonl``.
-        get_pool: returns the chat pool (called once, on the first step that has requests).
+        get_pool: returns the chat pool (called once, when the first batch has to run).
         samplings: sampling name -> vLLM sampling dict.
         batch_size: most prompts per request to one actor.
         num_actors: actors in the pool.
@@ -56,9 +68,8 @@ class StepAsker:
     def __init__(self, ctx: Context, stage: str, fp: str, get_pool: Callable[[], Any], samplings: dict[str, dict],
                  batch_size: int, num_actors: int):
         self.ctx, self.stage, self.fp = ctx, stage, fp
-        self.get_pool, self.samplings = get_pool, samplings
+        self.pool, self.samplings = _OnDemand(get_pool), samplings
         self.batch_size, self.num_actors = batch_size, num_actors
-        self._pool: Any = None
         self.tokens = 0
         self.seconds = 0.0
         self.requests = 0
@@ -71,10 +82,8 @@ class StepAsker:
             groups[sampling].append((key, messages))
         batches = [(name, b) for name in sorted(groups)
                    for b in even_batches(groups[name], self.batch_size, self.num_actors)]
-        if self._pool is None:
-            self._pool = self.get_pool()
         out, metrics = map_parts(
-            self.ctx, self.stage, f"{self.fp}/steps/{step}", self._pool, "chat", batches,
+            self.ctx, self.stage, f"{self.fp}/steps/{step}", self.pool, "chat", batches,
             make_args=lambda b: ([m for _, m in b[1]], self.samplings[b[0]], 1),
             make_rows=lambda b, res: [{"key": k, "text": t[0] if t else ""} for (k, _), t in zip(b[1], res["texts"])],
             desc=f"round {self.ctx.round} {self.stage}: {step}")

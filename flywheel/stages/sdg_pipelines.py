@@ -2,15 +2,17 @@
 
 Nemotron-4 340B report, section 3.2.1. Every step is a pair: a pure builder turning what is known so far into
 requests ``(key, messages, sampling name)``, and a pure collector turning the generator's replies (``key ->
-text``) into items, counting what it had to skip. ``synthesize`` chains the steps in waves, sending each wave's
-requests through one ``ask`` call so that independent pipelines share the engines' batches:
+text``) into items, counting what it had to skip. ``flywheel.stages.prompts.synthesize`` chains the steps,
+sending each step's requests (from every pipeline that is ready) through one ``ask`` call so that independent
+pipelines share the engines' batches:
 
-    wave 1  macro topics, math problems, Python problems, closed Q&A instructions
-    wave 2  subtopics of every topic (user-supplied topics merged with generated ones)
-    wave 3  open questions per topic/subtopic, writing tasks per (document type, topic)
-    wave 4  refinement of questions and writing tasks
-    wave 5  assistant answers: first turns of multi-turn IF prompts, IF revision bases, two-turn first turns
-    wave 6  follow-up user questions of two-turn prompts
+    problems_closed_qa  math problems, Python problems, closed Q&A instructions
+    topics              macro topics, merged with the user-supplied list
+    subtopics           subtopics of every topic
+    questions_writing   open questions per topic/subtopic, writing tasks per (document type, topic)
+    refine              "more detailed and specific" rewrites of questions and writing tasks
+    answers             assistant turns: multi-turn IF first turns, IF revision bases, two-turn first turns
+    followups           the user's next question in two-turn prompts
 
 Malformed generator output is never an error: the item is skipped and counted under ``skipped``.
 """

@@ -60,7 +60,7 @@ class Runtime(Protocol):
     world: int
     device: torch.device
 
-    def load_model(self, path: str) -> torch.nn.Module: ...
+    def load_model(self, path: str, task: str = "causal_lm") -> torch.nn.Module: ...
     def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int): ...
     def export_state_dict(self, engine) -> dict | None: ...
     def release(self, engine) -> None: ...
@@ -69,16 +69,23 @@ class Runtime(Protocol):
     def reduce_mean(self, metrics: dict[str, float]) -> dict[str, float]: ...
 
 
+def auto_model_class(task: str):
+    """transformers auto class of a job's model: ``causal_lm`` (policy) or ``reward`` (5-output regression head)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if task not in ("causal_lm", "reward"):
+        raise FlywheelError(f"load_model: task must be causal_lm or reward, got {task!r}")
+    return AutoModelForSequenceClassification if task == "reward" else AutoModelForCausalLM
+
+
 class LocalRuntime:
     """Single process: a plain model and :class:`TorchEngine`."""
 
     rank, world = 0, 1
     device = torch.device("cpu")
 
-    def load_model(self, path: str) -> torch.nn.Module:
-        from transformers import AutoModelForCausalLM
-
-        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    def load_model(self, path: str, task: str = "causal_lm") -> torch.nn.Module:
+        return auto_model_class(task).from_pretrained(path, dtype=torch.float32)
 
     def engine(self, model, stage: StageConfig, total_steps: int) -> TorchEngine:
         opt = build_optimizer(model, stage.lr, stage.weight_decay)
@@ -169,8 +176,12 @@ def _has_checkpoint(ckpt_dir: str, fp: str, rt: Runtime) -> bool:
 
 def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size: int = 8) -> dict:
     """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view)."""
+    if job.kind == "reward":  # reward-model regression (flywheel.train.reward_job)
+        from flywheel.train.reward_job import run_reward_job
+
+        return run_reward_job(job, rt)
     if job.kind not in ("sft", "dpo", "rpo"):
-        raise FlywheelError(f"train job {job.name}: kind must be sft, dpo or rpo, got {job.kind!r}")
+        raise FlywheelError(f"train job {job.name}: kind must be sft, dpo, rpo or reward, got {job.kind!r}")
     if job.kind != "sft" and not job.ref_model:
         raise FlywheelError(f"train job {job.name}: {job.kind} needs ref_model")
     if not job.data:
@@ -185,7 +196,10 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
 
     tokenizer = AutoTokenizer.from_pretrained(job.init_model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    examples, skipped = load_examples(job, tokenizer, code_replay)
+    try:
+        examples, skipped = load_examples(job, tokenizer, code_replay)
+    except FlywheelError as err:  # name the job and its files: row numbers alone do not locate the culprit
+        raise FlywheelError(f"train job {job.name} ({', '.join(job.data)}): {err}") from None
     if not examples:
         raise FlywheelError(f"train job {job.name}: no trainable examples in {job.data}")
     ref = reference_logps(job, examples, ref_batch_size, pad_id, rt) if job.kind != "sft" else None

@@ -158,10 +158,30 @@ class StepResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def label_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward ``model`` keeping only the logits that predict label tokens (and what lies between them).
+
+    On small models the LM head and the log-softmax over the vocabulary are most of a step; prompt positions
+    need neither. ``logits_to_keep = k`` makes a Hugging Face causal LM compute the last ``k`` positions only,
+    from the one before the batch's earliest label on.
+
+    Returns:
+        ``(logits [B, k, V], labels [B, k])``, aligned for :func:`losses.token_logps`.
+    """
+    labels = batch["labels"]
+    t = labels.shape[1]
+    has = (labels != losses.IGNORE_INDEX).any(dim=0).nonzero()
+    first = int(has[0]) if len(has) else t - 1
+    keep = t - max(first - 1, 0)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
+                logits_to_keep=keep)
+    return out.logits, labels[:, t - keep :]
+
+
 def sft_step(engine, batch: dict[str, torch.Tensor], stage: StageConfig) -> StepResult:
     """Forward one SFT micro-batch; loss = batch mean of per-example NLL (``stage.sft_reduction``)."""
-    logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    nll = losses.sft_nll(logits, batch["labels"], stage.sft_reduction)
+    logits, labels = label_logits(engine, batch)
+    nll = losses.sft_nll(logits, labels, stage.sft_reduction)
     loss = nll.mean()
     return StepResult(loss, {"loss": loss.item(), "sft_loss": loss.item()})
 
@@ -177,8 +197,8 @@ def preference_step(
     Loss: ``mean(pref) + sft_weight * mean(NLL(chosen))`` (report section 3.4.2: the SFT term keeps the
     policy from drifting off the chosen responses while the preference term only moves their difference).
     """
-    logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    tok, mask = losses.token_logps(logits, batch["labels"])
+    logits, labels = label_logits(engine, batch)
+    tok, mask = losses.token_logps(logits, labels)
     logps = tok.sum(dim=1)
     n = ref.shape[0]
     pc, pl = logps[:n], logps[n:]

@@ -28,13 +28,14 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
         ``(logps [B, T-1], mask [B, T-1])``: ``logps[:, t] = log p(labels[:, t+1] | tokens <= t)``, zero where
         masked; ``mask`` is 1.0 on label tokens.
     """
-    shift_logits = logits[:, :-1, :].float()  # log-softmax in fp32: bf16 sums over V lose digits
-    shift_labels = labels[:, 1:]
-    mask = shift_labels != IGNORE_INDEX
-    safe = shift_labels.masked_fill(~mask, 0)
-    # cross_entropy fuses log-softmax and gather without materialising [B, T, V] log-probs twice
-    nll = F.cross_entropy(shift_logits.transpose(1, 2), safe, reduction="none")
-    return -nll * mask, mask.to(nll.dtype)
+    b, t, v = logits.shape
+    # shift the labels, not the logits: a [B, T-1, V] slice of the logits would be copied to be flattened
+    target = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    mask = (target != IGNORE_INDEX)[:, :-1]
+    # log-softmax in fp32 (bf16 sums over V lose digits); ignored positions come out as exactly 0
+    nll = F.cross_entropy(logits.reshape(b * t, v).float(), target.reshape(-1), ignore_index=IGNORE_INDEX,
+                          reduction="none").view(b, t)[:, :-1]
+    return -nll, mask.to(nll.dtype)
 
 
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

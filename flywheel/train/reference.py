@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 
 from flywheel.train import losses
 from flywheel.train.data import PairExample, collate_pairs, example_length
+from flywheel.train.loop import label_logits
 
 _EDGE = 1 << 20  # bytes hashed at each end of a weight file
 
@@ -67,10 +68,9 @@ def compute_ref_logps(model, examples: Sequence[PairExample], batch_size: int, p
     out = torch.zeros(len(examples), 2, dtype=torch.float32)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
-        batch = collate_pairs([examples[i] for i in idx], pad_id)
-        ids, attn = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        logits = model(input_ids=ids, attention_mask=attn, use_cache=False).logits
-        logps = losses.sequence_logps(logits, batch["labels"].to(device)).float().cpu()
+        batch = {k: v.to(device) for k, v in collate_pairs([examples[i] for i in idx], pad_id).items()}
+        logits, labels = label_logits(model, batch)  # the same positions and kernels as the training step
+        logps = losses.sequence_logps(logits, labels).float().cpu()
         n = len(idx)
         out[idx, 0] = logps[:n]
         out[idx, 1] = logps[n:]

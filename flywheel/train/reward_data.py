@@ -94,11 +94,17 @@ def encode(tokenizer, messages: Sequence[Mapping[str, str]], max_len: int) -> li
     return ids[-max_len:]
 
 
-def reward_examples(tokenizer, rows: Sequence[Mapping[str, Any]], max_len: int) -> tuple[list[RewardExample], int]:
+def reward_examples(
+    tokenizer, rows: Sequence[Mapping[str, Any]], max_len: int, pad_id: int | None = None
+) -> tuple[list[RewardExample], int]:
     """Tokenize reward rows. Returns ``(examples, skipped)``; rows with no labelled attribute are skipped.
 
+    Args:
+        pad_id: when given, a sequence ending with it is refused: sequence-classification models pool the
+            rightmost non-pad token, so such a sequence would be scored on the wrong token.
+
     Raises:
-        FlywheelError: a malformed row (named by its number).
+        FlywheelError: a malformed row (named by its number), or a rendering that ends with ``pad_id``.
     """
     out, skipped = [], 0
     for n, row in enumerate(rows):
@@ -110,7 +116,10 @@ def reward_examples(tokenizer, rows: Sequence[Mapping[str, Any]], max_len: int) 
         if not any(mask):
             skipped += 1
             continue
-        out.append(RewardExample(encode(tokenizer, messages, max_len), target, mask))
+        ids = encode(tokenizer, messages, max_len)
+        if pad_id is not None and ids and ids[-1] == pad_id:
+            raise FlywheelError(f"reward row {n}: the chat template ends with the pad token; set a distinct pad token")
+        out.append(RewardExample(ids, target, mask))
     return out, skipped
 
 

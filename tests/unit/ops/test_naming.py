@@ -1,4 +1,5 @@
-from flywheel.ops.naming import ACCELERATOR_TAG, run_label, task_options
+from flywheel.errors import FlywheelError
+from flywheel.ops.naming import ACCELERATOR_TAG, retry_transient, run_label, task_options
 
 
 def test_run_label_names_run_round_and_stage():
@@ -16,3 +17,18 @@ def test_io_stages_retry_more_and_hold_no_accelerator():
     opts = task_options("datasets")
     assert ACCELERATOR_TAG not in opts["tags"]
     assert opts["retries"] == 3
+
+
+class _State:
+    def __init__(self, err):
+        self.err = err
+
+    def result(self):
+        raise self.err
+
+
+def test_bad_input_is_not_retried_but_io_errors_are():
+    assert task_options("judge")["retry_condition_fn"] is retry_transient
+    assert retry_transient(None, None, _State(FlywheelError("x.jsonl:3: corrupt JSONL"))) is False
+    assert retry_transient(None, None, _State(ConnectionResetError("s3"))) is True
+    assert retry_transient(None, None, _State(OSError("timeout"))) is True

@@ -54,3 +54,25 @@ def test_runtime_env_uploads_the_checkout_without_venv_and_runs(tmp_path):
     with pytest.raises(FlywheelError):
         runtime_env(str(tmp_path), {}, {"env_vars": {"AWS_SECRET_ACCESS_KEY": "s"}})
     assert os.path.isabs(runtime_env(".", {})["working_dir"])
+
+
+def test_split_and_normalize_put_overrides_where_argparse_reads_them():
+    from flywheel.ops.submit import normalize, split_command
+
+    cmd = ["stage", "prompts", "--round", "1", "--config", "a=b.yaml", "run.root=/r", "ray.address=auto"]
+    assert split_command(cmd) == (["stage", "prompts"], ["run.root=/r", "ray.address=auto"],
+                                  ["--round", "1", "--config", "a=b.yaml"])
+    assert normalize(cmd) == ["stage", "prompts", "run.root=/r", "ray.address=auto", "--round", "1", "--config", "a=b.yaml"]
+    assert normalize(["iterate", "--rounds", "2", "--no-prefect", "x=1"]) == ["iterate", "x=1", "--rounds", "2", "--no-prefect"]
+
+
+def test_resolve_root_reads_config_and_overrides(tmp_path):
+    from flywheel.ops.submit import resolve_root
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("run:\n  root: /from/yaml\n")
+    assert resolve_root(["iterate", "--round", "1", "--config", str(cfg)]) == "/from/yaml"
+    assert resolve_root(["stage", "judge", "--round", "1", "-c", str(cfg), "run.root=s3://b/r"]) == "s3://b/r"
+    assert resolve_root(["status"]) is None
+    with pytest.raises(FlywheelError, match="unknown config key"):
+        resolve_root(["iterate", "--round", "1", "no.such=1"])

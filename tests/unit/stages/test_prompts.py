@@ -180,11 +180,11 @@ def test_read_documents(tmp_path):
 class FakePool:
     """Answers every conversation with its last message reversed; records the job keys it ran."""
 
-    def __init__(self, fail: bool = False):
-        self.keys, self.fail = [], fail
+    def __init__(self):
+        self.keys = []
 
     def map(self, method, jobs, on_result):
-        assert method == "chat" and not self.fail, "pool should not be needed"
+        assert method == "chat"
         for key, (convs, sampling, n) in jobs:
             self.keys.append(key)
             on_result(key, {"texts": [[c[-1]["content"][::-1]] * n for c in convs], "tokens": 3 * len(convs),
@@ -213,8 +213,8 @@ def test_step_asker_streams_parts_and_resumes(tmp_path):
     pool2 = FakePool()
     again = StepAsker(ctx, "prompts", "fp1", lambda: pool2, samplings, batch_size=2, num_actors=2)
     assert again("step", reqs) == replies and pool2.keys == [2]
-    # everything on disk: the pool is not even asked
-    done = StepAsker(ctx, "prompts", "fp1", lambda: FakePool(fail=True), samplings, batch_size=2, num_actors=2)
+    # everything on disk: the pool is not even started
+    done = StepAsker(ctx, "prompts", "fp1", lambda: 1 / 0, samplings, batch_size=2, num_actors=2)
     assert done("step", reqs) == replies
 
 

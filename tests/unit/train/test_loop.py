@@ -88,6 +88,20 @@ def _engine(path, stage, total):
     return LocalRuntime().engine(_model(path), stage, total)
 
 
+def test_label_logits_skip_the_prompt_and_change_nothing(tok, tiny_policy_dir):
+    from flywheel.train import losses
+
+    pairs = tdata.pair_examples(tok, PREF_ROWS, 128, "left_prompt")
+    batch = tdata.collate_pairs(pairs, tok.pad_token_id)
+    model = _model(tiny_policy_dir)
+    with torch.no_grad():
+        full = losses.sequence_logps(model(input_ids=batch["input_ids"]).logits, batch["labels"])
+        logits, labels = loop.label_logits(model, batch)
+    # the shared system + user prompt is ~25 tokens: only the tail from the earliest answer on is computed
+    assert logits.shape[1] < batch["input_ids"].shape[1] - 20
+    assert torch.allclose(losses.sequence_logps(logits, labels), full, atol=1e-4)
+
+
 def test_sft_stage_learns(tok, tiny_policy_dir):
     ex, _ = tdata.sft_examples(tok, SFT_ROWS, 128, "left_prompt")
     st = StageConfig(lr=3e-3, batch_size=3, max_steps=12, lr_schedule="constant")

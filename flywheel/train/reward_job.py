@@ -1,0 +1,120 @@
+"""A reward-model training job: HelpSteer2-schema JSONL -> regression fit -> Hugging Face export.
+
+It runs on the same :class:`flywheel.train.job.Runtime` as the policy jobs (in-process, or a Ray Train
+worker with DeepSpeed), with the same resume rules: an export with the same fingerprint is skipped, a
+checkpoint in ``{out_dir}.ckpt`` with the same fingerprint is continued. The export is a
+``*ForSequenceClassification`` directory with a 5-output regression head, which vLLM's pooling runner and
+transformers both load.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+
+import torch
+
+from flywheel.errors import FlywheelError
+from flywheel.store import fingerprint
+from flywheel.train import data as tdata
+from flywheel.train import export
+from flywheel.train.config import validate_stage
+from flywheel.train.job import Runtime, TrainJob, _file_digest, _has_checkpoint
+from flywheel.train.loop import plan
+from flywheel.train.reference import model_fingerprint
+from flywheel.train.reward_data import reward_examples
+from flywheel.train.reward_loop import freeze_lower_layers, train_reward
+
+REWARD_KIND = "reward"
+
+
+@dataclass
+class RewardJob(TrainJob):
+    """A :class:`TrainJob` of kind ``"reward"``; ``init_model`` is a sequence-classification directory.
+
+    Attributes:
+        trainable_layers: top decoder layers to train (plus final norm and head); -1 trains all.
+    """
+
+    trainable_layers: int = -1
+
+
+def reward_fingerprint(job: RewardJob) -> str:
+    """Identity of a reward job's inputs: stage, initial weights, data contents, trainable layers."""
+    return fingerprint(REWARD_KIND, asdict(job.stage), model_fingerprint(job.init_model),
+                       [_file_digest(p) for p in job.data], job.trainable_layers)
+
+
+def _load(rt: Runtime, path: str) -> torch.nn.Module:
+    """The sequence-classification model through the runtime (so ZeRO-3 partitions it at load)."""
+    if "task" in inspect.signature(rt.load_model).parameters:
+        return rt.load_model(path, task="reward")
+    # a runtime whose load_model knows causal LMs only
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+
+
+def run_reward_job(job: RewardJob, rt: Runtime) -> dict:
+    """Train one reward job on runtime ``rt``; every rank calls it. Returns rank 0's metrics."""
+    if not job.data:
+        raise FlywheelError(f"reward job {job.name}: no data files")
+    validate_stage(job.stage, f"reward job {job.name}")
+    fp = reward_fingerprint(job)
+    done = export.read_meta(job.out_dir)
+    if all(rt.gather(bool(done) and done.get("fingerprint") == fp)):
+        return {**done["metrics"], "skipped": True}
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(job.init_model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    examples, skipped = reward_examples(tokenizer, tdata.load_rows(job.data), job.stage.max_len, pad_id)
+    if not examples:
+        raise FlywheelError(f"reward job {job.name}: no labelled rows in {job.data}")
+    model = _load(rt, job.init_model)
+    if getattr(model.config, "num_labels", None) != 5:
+        raise FlywheelError(f"reward job {job.name}: {job.init_model} is not a 5-output reward model")
+    trainable = freeze_lower_layers(model, job.trainable_layers)
+    _, total_steps = plan([len(e.input_ids) for e in examples], job.stage, rt.world)
+    engine = rt.engine(model, job.stage, total_steps)
+    ckpt_dir = export.checkpoint_dir(job.out_dir)
+    start = 0
+    if _has_checkpoint(ckpt_dir, fp, rt):
+        _, client = engine.load_checkpoint(ckpt_dir)
+        start = int((client or {}).get("step", 0))
+
+    def checkpoint(step: int) -> None:
+        tag = export.step_tag(step)
+        engine.save_checkpoint(ckpt_dir, tag=tag, client_state={"step": step})
+        rt.barrier()
+        if rt.rank == 0:
+            with open(os.path.join(ckpt_dir, "job.json"), "w") as f:
+                json.dump({"fingerprint": fp, "name": job.name}, f)
+            export.prune_checkpoints(ckpt_dir, keep=tag)
+        rt.barrier()
+
+    def progress(row: dict) -> None:
+        if rt.rank == 0 and (row["step"] % 10 == 0 or row["step"] == total_steps):
+            # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
+            print(f"reward step {row['step']}/{total_steps} loss {row['loss']:.3f} mae {row['mae']:.3f} "
+                  f"{row['tokens_per_s']:.0f} tok/s", flush=True)
+
+    metrics = train_reward(engine, examples, job.stage, pad_id, rank=rt.rank, world=rt.world, start_step=start,
+                           checkpoint=checkpoint, reduce_mean=rt.reduce_mean, on_step=progress)
+    metrics.update(name=job.name, skipped_rows=skipped, trainable_params=trainable)
+    state_dict = rt.export_state_dict(engine)
+    if rt.rank == 0:
+        module = getattr(engine, "module", model)
+        for p in module.parameters():  # exported weights carry no training flags
+            p.requires_grad_(True)
+        export.export_hf(module, tokenizer, job.out_dir, {"fingerprint": fp, "job": job.name, "metrics": metrics},
+                         state_dict=state_dict)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    rt.barrier()
+    rt.release(engine)
+    return metrics
+

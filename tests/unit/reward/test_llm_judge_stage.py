@@ -1,0 +1,70 @@
+"""The judge stage's LLM-judge path with a scripted judge in place of the vLLM pool."""
+
+from __future__ import annotations
+
+import re
+
+from flywheel.config import load_config
+from flywheel.stages.common import Context, read_output
+from flywheel.stages.judge import llm_judge
+from flywheel.store import Store
+
+
+class ScriptedJudge:
+    """Prefers the longer response, except that on prompt "biased" it always answers A (position bias)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def map(self, method, jobs, on_result):
+        for key, (conversations, sampling, n) in jobs:
+            assert method == "chat" and n == 1
+            texts = []
+            for conv in conversations:
+                body = conv[-1]["content"]
+                a, b = re.search(r"## Response A\n\n(.*?)\n\n## Response B\n\n(.*?)\n\nWhich", body, re.S).groups()
+                verdict = "A" if "biased" in body or len(a) >= len(b) else "B"
+                texts.append([f"Reasoning... [[{verdict}]]"])
+            self.calls += 1
+            on_result(key, {"texts": texts, "tokens": 0, "seconds": 0.0})
+
+
+class FakeEngines:
+    def __init__(self):
+        self.judge = ScriptedJudge()
+        self.released = []
+
+    def release(self, kind=None):
+        self.released.append(kind)
+
+    def chat(self, model_dir):
+        return self.judge
+
+
+def _row(pid, text, verified, reward):
+    return {"prompt_id": pid, "verified": verified, "reward": reward,
+            "messages": [{"role": "user", "content": f"question {pid}"}, {"role": "assistant", "content": text}]}
+
+
+def test_llm_judge_keeps_pairs_both_orders_agree_on(tmp_path):
+    judge_dir = tmp_path / "judge"
+    judge_dir.mkdir()
+    (judge_dir / "config.json").write_text("{}")
+    (judge_dir / "model.safetensors").write_bytes(b"")
+    cfg = load_config(None, [f"run.root={tmp_path / 'run'}", f"judges.judge_model={judge_dir}", "judges.llm_judge=true",
+                             "engine.batch_size=4"])
+    ctx = Context(cfg=cfg, store=Store(str(tmp_path / "run")), round=1, engines=FakeEngines())
+    scored = [
+        _row("p1", "short", None, 1.0), _row("p1", "a longer answer", None, 0.5),  # judged: longer wins
+        _row("biased", "x", None, 2.0), _row("biased", "yy", None, 1.0),            # A twice: dropped
+        _row("p3", "right", True, 3.0), _row("p3", "wrong", False, 0.0),            # ground truth settles it
+    ]
+    outputs, metrics = llm_judge(ctx, "fp0", scored)
+    pairs = list(read_output(ctx, {"stage": "judge", "outputs": outputs}, "llm_pairs"))
+    assert [(p["prompt_id"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [
+        ("p1", "a longer answer", "short")]
+    assert pairs[0]["judge"] == "llm_judge" and (pairs[0]["reward_chosen"], pairs[0]["reward_rejected"]) == (0.5, 1.0)
+    assert metrics["llm/seen"] == 2 and metrics["llm/kept"] == 1 and metrics["llm/skipped/position_bias"] == 1
+    assert ctx.engines.released == ["reward"]
+    verdicts = list(read_output(ctx, {"stage": "judge", "outputs": outputs}, "llm_verdicts"))
+    assert len(verdicts) == 2 and all("[[" in v["text_ab"] and "[[" in v["text_ba"] for v in verdicts)
