@@ -14,15 +14,16 @@ from typing import Optional
 
 from prefect import flow, task
 
+from flywheel.ops.naming import iterate_flow_run_name, round_flow_run_name, stage_task_run_name, task_options
 from flywheel.runner import STAGES, close_all, finish_round, open_run, run_stage
 
 
-@task(name="stage", task_run_name="round {round_idx}: {name}", retries=0)
+@task(name="stage", task_run_name=stage_task_run_name, retries=0)
 def stage_task(config: Optional[str], overrides: list[str], round_idx: int, name: str) -> dict:
     return run_stage(open_run(config, overrides), round_idx, name)
 
 
-@flow(name="flywheel-round", flow_run_name="round-{round_idx}", log_prints=True)
+@flow(name="flywheel-round", flow_run_name=round_flow_run_name, log_prints=True)
 def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional[list[str]] = None) -> dict:
     """One round of the flywheel: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote."""
     overrides = list(overrides or [])
@@ -30,7 +31,7 @@ def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional
     started, status = time.time(), "FAILED"
     try:
         for name in STAGES:
-            stage_task.with_options(name=name)(config, overrides, round_idx, name)
+            stage_task.with_options(name=name, **task_options(name))(config, overrides, round_idx, name)
         status = "FINISHED"
     finally:
         finish_round(rt, round_idx, started, status)
@@ -38,7 +39,7 @@ def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional
     return promo["outputs"]["decision"] if promo else {}
 
 
-@flow(name="flywheel-iterate", flow_run_name="iterate-{first}-to-{last}", log_prints=True)
+@flow(name="flywheel-iterate", flow_run_name=iterate_flow_run_name, log_prints=True)
 def iterate_flow(first: int = 1, last: int = 1, config: Optional[str] = None,
                  overrides: Optional[list[str]] = None) -> dict:
     """Rounds ``first..last`` in order; each round generates with the model the previous one promoted."""

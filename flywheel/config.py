@@ -20,6 +20,7 @@ from flywheel.errors import FlywheelError
 from flywheel.judges.config import JudgeConfig, validate_judge_config
 from flywheel.models import TinyModelConfig
 from flywheel.sdg.config import SDGConfig
+from flywheel.reward.config import RewardConfig, validate_reward_config
 from flywheel.sdg.config import validate as validate_sdg
 from flywheel.train.config import TrainConfig, validate_train
 
@@ -117,6 +118,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
 
 
 def _load_yaml(path: str, seen: tuple[str, ...] = ()) -> Any:
@@ -193,6 +195,7 @@ def validate(cfg: Config) -> None:
     validate_train(cfg.train)
     validate_sdg(cfg.sdg)
     validate_judge_config(cfg.judges)
+    validate_reward_config(cfg.reward)
 
 
 def to_dict(section: Any) -> dict:

@@ -227,7 +227,13 @@ def _finished(jobs: list[TrainJob], code_replay: float) -> dict[str, dict] | Non
     out = {}
     for job in jobs:
         meta = export.read_meta(job.out_dir)
-        if not meta or meta.get("fingerprint") != job_fingerprint(job, code_replay):
+        if job.kind == "reward":
+            from flywheel.train.reward_job import reward_fingerprint
+
+            expected = reward_fingerprint(job)
+        else:
+            expected = job_fingerprint(job, code_replay)
+        if not meta or meta.get("fingerprint") != expected:
             return None
         out[job.name] = {**meta["metrics"], "skipped": True}
     return out

@@ -20,6 +20,7 @@ class JudgeConfig:
         policy: preference pair policy, one of ``max_min``, ``max_random``, ``best_second``.
         min_gap: smallest reward gap of a reward-model pair.
         sft_threshold: minimum reward of an SFT response; None keeps the best response regardless.
+        dialogue_threshold: minimum reward of a role-played dialogue kept for SFT; None keeps every dialogue.
         sft_best_only: keep one SFT response per prompt (else all above the threshold).
         use_verifiers: let ground truth (math answers, instruction constraints) decide where it applies.
         llm_judge: judge pairs with an LLM in both orders instead of the reward model.
@@ -32,6 +33,7 @@ class JudgeConfig:
     policy: str = "max_min"
     min_gap: float = 0.0
     sft_threshold: Optional[float] = None
+    dialogue_threshold: Optional[float] = None
     sft_best_only: bool = True
     use_verifiers: bool = True
     llm_judge: bool = False
@@ -61,5 +63,7 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.min_gap must be a finite number >= 0, got {cfg.min_gap}")
     if cfg.sft_threshold is not None and not math.isfinite(cfg.sft_threshold):
         raise FlywheelError(f"judges.sft_threshold must be finite or null, got {cfg.sft_threshold}")
+    if cfg.dialogue_threshold is not None and not math.isfinite(cfg.dialogue_threshold):
+        raise FlywheelError(f"judges.dialogue_threshold must be finite or null, got {cfg.dialogue_threshold}")
     if cfg.judge_pairs_per_prompt < 1:
         raise FlywheelError(f"judges.judge_pairs_per_prompt must be >= 1, got {cfg.judge_pairs_per_prompt}")

@@ -396,3 +396,20 @@ def pairwise_select(
         stats.kept += 1
         stats.by_judge["llm_judge"] += 1
     return pairs, stats
+
+
+def select_dialogues(rows: Iterable[Mapping[str, Any]], threshold: float | None) -> tuple[list[dict], int]:
+    """Role-played dialogues kept for SFT: those whose whole-dialogue reward is ``>= threshold``.
+
+    Returns (kept rows in input order, number dropped). ``threshold=None`` keeps every scored dialogue; a row
+    without a finite reward is always dropped.
+    """
+    kept, dropped = [], 0
+    for row in rows:
+        r = row.get("reward")
+        ok = isinstance(r, (int, float)) and math.isfinite(r) and (threshold is None or r >= threshold)
+        if ok:
+            kept.append(dict(row))
+        else:
+            dropped += 1
+    return kept, dropped

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 # Stages that hold accelerators (vLLM engine pools, Ray Train workers): one at a time per tag limit.
 ACCELERATOR_TAG = "flywheel-accelerator"
-ACCELERATOR_STAGES = frozenset({"prompts", "responses", "judge", "train", "evaluate"})
+ACCELERATOR_STAGES = frozenset({"prompts", "dialogues", "responses", "judge", "train", "evaluate"})
 # Stages that only move data on the store (S3 hiccups, registry calls): cheap to retry, often.
 IO_STAGES = frozenset({"datasets", "promote"})
 

@@ -42,19 +42,8 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
 
 def load(path: str | None, overrides: list[str]) -> tuple[Config, RewardConfig]:
     """The flywheel config and its reward section (``reward.*`` overrides applied either way)."""
-    if "reward" in getattr(Config, "__dataclass_fields__", {}):
-        cfg = load_config(path, overrides)
-        rc = cfg.reward  # type: ignore[attr-defined]
-    else:
-        cfg = load_config(path, [o for o in overrides if not o.startswith("reward.")])
-        mine = [o[len("reward."):] for o in overrides if o.startswith("reward.")]
-        try:
-            node = OmegaConf.merge(OmegaConf.structured(RewardConfig), OmegaConf.from_dotlist(mine))
-            rc = OmegaConf.to_object(node)
-        except OmegaConfBaseException as err:
-            raise FlywheelError(f"command line: {str(err).strip().splitlines()[0]}") from None
-    validate_reward_config(rc)
-    return cfg, rc
+    cfg = load_config(path, overrides)
+    return cfg, cfg.reward
 
 
 def _paths(cfg: Config, rc: RewardConfig) -> tuple[str, str]:

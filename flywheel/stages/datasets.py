@@ -1,5 +1,8 @@
 """Stage ``datasets``: SFT sets (code / general) and preference pairs from the judged responses.
 
+Role-played dialogues scored by the judge join the general SFT set when their reward reaches
+``judges.dialogue_threshold`` (None keeps all).
+
 Preference pairs: ground truth first (judge ``verifier``); the remaining prompts are decided by the reward
 model, or, when the judge stage ran an LLM judge (output ``llm_pairs``), by the pairs on which both of its
 orders agreed (judge ``llm_judge``).
@@ -10,7 +13,7 @@ Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow T
 
 from __future__ import annotations
 
-from flywheel.judges.select import select_preferences, select_sft_rows
+from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
 from flywheel.stages.common import Context, lineage, read_output, run_stage, section, write_parts
 
 CODE_KINDS = ("code",)
@@ -43,7 +46,10 @@ def run(ctx: Context) -> dict:
                                                use_verifiers=jc.use_verifiers, seed=jc.seed)
         if "llm_pairs" in jman["outputs"]:
             pairs = merge_llm_pairs(pairs, list(read_output(ctx, jman, "llm_pairs")), pair_stats.by_judge)
-        sft = [{**r, "lineage": lin} for r in sft]
+        dialogues, dropped = ([], 0)
+        if "dialogues_scored" in jman["outputs"]:
+            dialogues, dropped = select_dialogues(read_output(ctx, jman, "dialogues_scored"), jc.dialogue_threshold)
+        sft = [{**r, "lineage": lin} for r in sft + dialogues]
         pairs = [{**p, "lineage": lin} for p in pairs]
         code = [r for r in sft if r.get("kind") in CODE_KINDS]
         general = [r for r in sft if r.get("kind") not in CODE_KINDS]
@@ -53,6 +59,7 @@ def run(ctx: Context) -> dict:
             "preference": write_parts(ctx, "datasets", f"{fp}/preference", pairs),
         }
         metrics = {"sft_code": len(code), "sft_general": len(general), "preference": len(pairs),
+                   "sft/dialogues_kept": len(dialogues), "sft/dialogues_below_threshold": dropped,
                    **{f"sft/{k}": v for k, v in sft_stats.as_dict().items()},
                    **{f"pairs/{k}": v for k, v in pair_stats.as_dict().items()}}
         return outputs, metrics

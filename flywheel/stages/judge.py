@@ -70,10 +70,12 @@ def llm_judge(ctx: Context, fp: str, scored: list[dict]) -> tuple[dict, dict]:
 def run(ctx: Context) -> dict:
     rm = reward_model(ctx)
     rman = ctx.manifest("responses")
+    dman = ctx.store.manifest(ctx.round, "dialogues")  # optional: rounds may skip role-play
     jc = ctx.cfg.judges
 
     def body(fp: str):
         rows = list(read_output(ctx, rman, "responses"))
+        dialogues = list(read_output(ctx, dman, "dialogues")) if dman else []
         pool = engines(ctx).reward(model_dir(ctx, rm["uri"], "reward model"))
         weights = dict(jc.weights)
 
@@ -90,16 +92,24 @@ def run(ctx: Context) -> dict:
         out, metrics = map_parts(ctx, "judge", fp, pool, "score", batched(rows, ctx.cfg.engine.batch_size),
                                  make_args=lambda b: ([r["messages"] for r in b],), make_rows=make_rows,
                                  desc=f"round {ctx.round} judge")
+        # whole role-played dialogues get the same 5-attribute score; datasets keeps those above the threshold
+        dout, dmetrics = map_parts(ctx, "judge", f"{fp}/dialogues", pool, "score",
+                                   batched(dialogues, ctx.cfg.engine.batch_size),
+                                   make_args=lambda b: ([r["messages"] for r in b],), make_rows=make_rows,
+                                   desc=f"round {ctx.round} judge dialogues")
+        metrics["dialogues_scored"] = dout["count"]
         scored = list(read_output(ctx, {"stage": "judge", "outputs": {"scored": out}}, "scored"))
         rewards = [r["reward"] for r in scored]
         if rewards:
             metrics.update(reward_mean=sum(rewards) / len(rewards), reward_min=min(rewards), reward_max=max(rewards))
-        outputs = {"scored": out}
+        outputs = {"scored": out, "dialogues_scored": dout}
         if jc.llm_judge:
             extra, llm_metrics = llm_judge(ctx, fp, scored)
             outputs.update(extra)
             metrics.update(llm_metrics)
         return outputs, metrics
 
-    fp_parts = [rman["fingerprint"], rm, section(jc)] + ([judge_model(ctx)] if jc.llm_judge else [])
-    return run_stage(ctx, "judge", fp_parts, body, inputs={"responses": rman["fingerprint"]})
+    dfp = dman["fingerprint"] if dman else None
+    fp_parts = [rman["fingerprint"], dfp, rm, section(jc)] + ([judge_model(ctx)] if jc.llm_judge else [])
+    inputs = {"responses": rman["fingerprint"], **({"dialogues": dfp} if dfp else {})}
+    return run_stage(ctx, "judge", fp_parts, body, inputs=inputs)

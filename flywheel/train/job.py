@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -207,6 +208,24 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
     model = rt.load_model(job.init_model)
     _, total_steps = plan([tdata.example_length(e) for e in examples], job.stage, rt.world)
     engine = rt.engine(model, job.stage, total_steps)
+    start, checkpoint = resume_point(engine, job, fp, rt)
+
+    metrics = train_stage(
+        engine, job.kind, examples, job.stage, pad_id, ref_logps=ref, rank=rt.rank, world=rt.world,
+        start_step=start, checkpoint=checkpoint, reduce_mean=rt.reduce_mean,
+    )
+    metrics.update(name=job.name, skipped_rows=skipped)
+    publish_export(engine, model, tokenizer, job, fp, metrics, rt)
+    return metrics
+
+
+def resume_point(engine, job: TrainJob, fp: str, rt: Runtime) -> tuple[int, Callable[[int], None]]:
+    """(optimizer steps already done, checkpoint function) for a job with fingerprint ``fp``.
+
+    A checkpoint in ``{out_dir}.ckpt`` is continued only when its ``job.json`` carries the same fingerprint;
+    the returned function saves step ``k`` there (all ranks), then rank 0 records the fingerprint and prunes
+    older tags.
+    """
     ckpt_dir = export.checkpoint_dir(job.out_dir)
     start = 0
     if _has_checkpoint(ckpt_dir, fp, rt):
@@ -223,17 +242,18 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
             export.prune_checkpoints(ckpt_dir, keep=tag)
         rt.barrier()
 
-    metrics = train_stage(
-        engine, job.kind, examples, job.stage, pad_id, ref_logps=ref, rank=rt.rank, world=rt.world,
-        start_step=start, checkpoint=checkpoint, reduce_mean=rt.reduce_mean,
-    )
-    metrics.update(name=job.name, skipped_rows=skipped)
+    return start, checkpoint
+
+
+def publish_export(engine, model, tokenizer, job: TrainJob, fp: str, metrics: dict, rt: Runtime) -> None:
+    """Gather the weights (ZeRO-3 included), export the HF directory on rank 0, drop the checkpoints."""
     state_dict = rt.export_state_dict(engine)
     if rt.rank == 0:
         module = getattr(engine, "module", model)
+        for p in module.parameters():  # exported weights carry no training flags (frozen layers included)
+            p.requires_grad_(True)
         export.export_hf(module, tokenizer, job.out_dir, {"fingerprint": fp, "job": job.name, "metrics": metrics},
                          state_dict=state_dict)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        shutil.rmtree(export.checkpoint_dir(job.out_dir), ignore_errors=True)
     rt.barrier()
     rt.release(engine)
-    return metrics

@@ -122,7 +122,7 @@ class TorchEngine:
         if not os.path.isfile(latest):
             return None, None
         path = os.path.join(load_dir, open(latest).read().strip(), "state.pt")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
@@ -259,17 +259,9 @@ def train_stage(
         raise ValueError(f"train_stage: kind must be one of {KINDS}, got {kind!r}")
     if kind != "sft" and ref_logps is None:
         raise ValueError("train_stage: DPO/RPO need stored reference log-probs")
-    lengths = [example_length(e) for e in examples]
-    _, total_steps = plan(lengths, stage, world)
-    ga = stage.grad_accum
-    stream = islice(micro_batches(lengths, stage, rank, world), start_step * ga, total_steps * ga)
-    history: list[dict[str, float]] = []
-    window: list[dict[str, float]] = []
-    tokens = 0
-    step = start_step
-    t_start = t_step = time.perf_counter()
     device = getattr(engine, "device", None)  # DeepSpeed engines expose theirs; a TorchEngine runs on CPU
-    for micro, idx in enumerate(stream, start=start_step * ga + 1):
+
+    def step_fn(idx: list[int]) -> tuple[StepResult, int]:
         picked = [examples[i] for i in idx]
         if kind == "sft":
             batch = _to(collate_sft(picked, pad_id), device)
@@ -279,9 +271,46 @@ def train_stage(
             ref = ref_logps[batch["index"]]
             batch = _to(batch, device)
             result = preference_step(engine, batch, ref if device is None else ref.to(device), stage, kind)
+        return result, int(batch["attention_mask"].sum())
+
+    history, total_steps, seconds = run_steps(
+        engine, [example_length(e) for e in examples], stage, step_fn, rank=rank, world=world,
+        start_step=start_step, checkpoint=checkpoint, reduce_mean=reduce_mean, on_step=on_step)
+    return summarize(history, kind, total_steps, start_step, seconds, len(examples))
+
+
+def run_steps(
+    engine,
+    lengths: Sequence[int],
+    stage: StageConfig,
+    step_fn: Callable[[list[int]], tuple[StepResult, int]],
+    *,
+    rank: int,
+    world: int,
+    start_step: int,
+    checkpoint: Callable[[int], None] | None,
+    reduce_mean: Callable[[dict[str, float]], dict[str, float]],
+    on_step: Callable[[dict[str, float]], None] | None,
+) -> tuple[list[dict[str, float]], int, float]:
+    """The optimizer loop every job shares: this rank's micro-batches -> ``step_fn`` -> backward/step.
+
+    ``step_fn(indices)`` computes one micro-batch's loss and returns ``(StepResult, tokens)``. Every
+    ``stage.grad_accum`` micro-batches make one optimizer step, whose metrics are averaged over the window
+    and over ranks (``reduce_mean``), passed to ``on_step`` and kept. ``start_step`` skips exactly the
+    batches of steps already done (resume sees the same data order). Returns (history, total steps, seconds).
+    """
+    _, total_steps = plan(lengths, stage, world)
+    ga = stage.grad_accum
+    stream = islice(micro_batches(lengths, stage, rank, world), start_step * ga, total_steps * ga)
+    history: list[dict[str, float]] = []
+    window: list[dict[str, float]] = []
+    tokens, step = 0, start_step
+    t_start = t_step = time.perf_counter()
+    for micro, idx in enumerate(stream, start=start_step * ga + 1):
+        result, n_tokens = step_fn(idx)
         engine.backward(result.loss)
         engine.step()
-        tokens += int(batch["attention_mask"].sum())
+        tokens += n_tokens
         window.append(result.metrics)
         if micro % ga:
             continue
@@ -300,8 +329,7 @@ def train_stage(
         if checkpoint is not None and stage.checkpoint_every and step % stage.checkpoint_every == 0:
             if step < total_steps:
                 checkpoint(step)
-    seconds = time.perf_counter() - t_start
-    return summarize(history, kind, total_steps, start_step, seconds, len(examples))
+    return history, total_steps, time.perf_counter() - t_start
 
 
 def summarize(history: list[dict], kind: str, total_steps: int, start_step: int, seconds: float, n: int) -> dict:

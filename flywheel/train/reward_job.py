@@ -10,9 +10,6 @@ transformers both load.
 from __future__ import annotations
 
 import inspect
-import json
-import os
-import shutil
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,7 +19,7 @@ from flywheel.store import fingerprint
 from flywheel.train import data as tdata
 from flywheel.train import export
 from flywheel.train.config import validate_stage
-from flywheel.train.job import Runtime, TrainJob, _file_digest, _has_checkpoint
+from flywheel.train.job import Runtime, TrainJob, _file_digest, publish_export, resume_point
 from flywheel.train.loop import plan
 from flywheel.train.reference import model_fingerprint
 from flywheel.train.reward_data import reward_examples
@@ -81,21 +78,7 @@ def run_reward_job(job: RewardJob, rt: Runtime) -> dict:
     trainable = freeze_lower_layers(model, job.trainable_layers)
     _, total_steps = plan([len(e.input_ids) for e in examples], job.stage, rt.world)
     engine = rt.engine(model, job.stage, total_steps)
-    ckpt_dir = export.checkpoint_dir(job.out_dir)
-    start = 0
-    if _has_checkpoint(ckpt_dir, fp, rt):
-        _, client = engine.load_checkpoint(ckpt_dir)
-        start = int((client or {}).get("step", 0))
-
-    def checkpoint(step: int) -> None:
-        tag = export.step_tag(step)
-        engine.save_checkpoint(ckpt_dir, tag=tag, client_state={"step": step})
-        rt.barrier()
-        if rt.rank == 0:
-            with open(os.path.join(ckpt_dir, "job.json"), "w") as f:
-                json.dump({"fingerprint": fp, "name": job.name}, f)
-            export.prune_checkpoints(ckpt_dir, keep=tag)
-        rt.barrier()
+    start, checkpoint = resume_point(engine, job, fp, rt)
 
     def progress(row: dict) -> None:
         if rt.rank == 0 and (row["step"] % 10 == 0 or row["step"] == total_steps):
@@ -106,15 +89,6 @@ def run_reward_job(job: RewardJob, rt: Runtime) -> dict:
     metrics = train_reward(engine, examples, job.stage, pad_id, rank=rt.rank, world=rt.world, start_step=start,
                            checkpoint=checkpoint, reduce_mean=rt.reduce_mean, on_step=progress)
     metrics.update(name=job.name, skipped_rows=skipped, trainable_params=trainable)
-    state_dict = rt.export_state_dict(engine)
-    if rt.rank == 0:
-        module = getattr(engine, "module", model)
-        for p in module.parameters():  # exported weights carry no training flags
-            p.requires_grad_(True)
-        export.export_hf(module, tokenizer, job.out_dir, {"fingerprint": fp, "job": job.name, "metrics": metrics},
-                         state_dict=state_dict)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
-    rt.barrier()
-    rt.release(engine)
+    publish_export(engine, model, tokenizer, job, fp, metrics, rt)
     return metrics
 

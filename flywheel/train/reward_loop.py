@@ -8,15 +8,13 @@ hidden state predicting the five HelpSteer2 attributes; attributes a row lacks c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from itertools import islice
 
 import torch
 
 from flywheel.judges.reward import masked_mse
 from flywheel.train.config import StageConfig
-from flywheel.train.loop import StepResult, micro_batches, plan, summarize
+from flywheel.train.loop import StepResult, run_steps, summarize
 from flywheel.train.reward_data import RewardExample, collate_reward
 
 
@@ -73,35 +71,15 @@ def train_reward(
     Each rank runs a disjoint share of length-bucketed batches; ``start_step`` skips the batches of
     optimizer steps already done, so a resumed run sees the same data order.
     """
-    lengths = [len(e.input_ids) for e in examples]
-    _, total_steps = plan(lengths, stage, world)
-    ga = stage.grad_accum
-    stream = islice(micro_batches(lengths, stage, rank, world), start_step * ga, total_steps * ga)
-    history: list[dict[str, float]] = []
-    window: list[dict[str, float]] = []
-    tokens, step = 0, start_step
-    t_start = t_step = time.perf_counter()
-    for micro, idx in enumerate(stream, start=start_step * ga + 1):
+    device = getattr(engine, "device", None)
+
+    def step_fn(idx: list[int]) -> tuple[StepResult, int]:
         batch = collate_reward([examples[i] for i in idx], pad_id)
-        result = reward_step(engine, batch)
-        engine.backward(result.loss)
-        engine.step()
-        tokens += int(batch["attention_mask"].sum())
-        window.append(result.metrics)
-        if micro % ga:
-            continue
-        step += 1
-        now = time.perf_counter()
-        row = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
-        row.update(tokens=float(tokens), seconds=now - t_step, lr=float(engine.get_lr()[0]))
-        row = reduce_mean(row)
-        row["tokens"] *= world  # mean over ranks -> total
-        row["tokens_per_s"] = row["tokens"] / max(row["seconds"], 1e-9)
-        row["step"] = step
-        history.append(row)
-        if on_step is not None:
-            on_step(row)
-        window, tokens, t_step = [], 0, now
-        if checkpoint is not None and stage.checkpoint_every and step % stage.checkpoint_every == 0 and step < total_steps:
-            checkpoint(step)
-    return summarize(history, "reward", total_steps, start_step, time.perf_counter() - t_start, len(examples))
+        if device is not None:
+            batch = {k: v.to(device) for k, v in batch.items()}
+        return reward_step(engine, batch), int(batch["attention_mask"].sum())
+
+    history, total_steps, seconds = run_steps(
+        engine, [len(e.input_ids) for e in examples], stage, step_fn, rank=rank, world=world,
+        start_step=start_step, checkpoint=checkpoint, reduce_mean=reduce_mean, on_step=on_step)
+    return summarize(history, "reward", total_steps, start_step, seconds, len(examples))

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 TINY = os.path.join(ROOT, "configs", "tiny.yaml")
-STAGES = ["prompts", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"]
+STAGES = ["prompts", "dialogues", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"]
 
 
 def _port() -> int:

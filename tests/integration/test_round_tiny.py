@@ -55,7 +55,7 @@ def resumed_run(tmp_path_factory):
 
 
 def _stages() -> list[str]:
-    return ["prompts", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"]
+    return ["prompts", "dialogues", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"]
 
 
 def test_resume_redoes_no_finished_stage(resumed_run):

@@ -62,7 +62,7 @@ def _fs(url: str):
 def test_every_stage_is_published_on_s3(s3_round):
     fs = _fs(s3_round["url"])
     base = f"{BUCKET}/runs/tiny/round-001"
-    for stage in ("prompts", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"):
+    for stage in ("prompts", "dialogues", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"):
         man = json.loads(fs.cat_file(f"{base}/{stage}/_MANIFEST.json"))
         assert man["fingerprint"], stage
     dpo = json.loads(fs.cat_file(f"{base}/dpo/_MANIFEST.json"))

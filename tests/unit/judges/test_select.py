@@ -6,6 +6,7 @@ from flywheel.errors import FlywheelError
 from flywheel.judges.select import (
     judge_requests,
     pairwise_select,
+    select_dialogues,
     select_pair,
     select_preferences,
     select_sft,
@@ -213,3 +214,13 @@ def test_pairwise_select_keeps_only_agreeing_orders():
     assert (stats.seen, stats.kept, stats.by_judge) == (5, 2, {"llm_judge": 2})
     with pytest.raises(FlywheelError):
         pairwise_select(requests, outputs_ab, outputs_ba[:2])
+
+
+def test_select_dialogues_keeps_rewards_at_or_above_threshold_in_order():
+    rows = [{"id": "a", "reward": 0.5}, {"id": "b", "reward": -1.0}, {"id": "c", "reward": 0.2},
+            {"id": "d", "reward": float("nan")}, {"id": "e"}]
+    kept, dropped = select_dialogues(rows, 0.2)
+    assert [r["id"] for r in kept] == ["a", "c"]
+    assert dropped == 3
+    kept, dropped = select_dialogues(rows, None)
+    assert [r["id"] for r in kept] == ["a", "b", "c"] and dropped == 2
