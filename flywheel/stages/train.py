@@ -101,7 +101,7 @@ def run(ctx: Context) -> dict:
         else:
             jobs.append(TrainJob(name=name, kind=kind, init_model=init_dir, ref_model=ref_dir, data=[data],
                                  replay_data=[files["sft_code"]] if name == "sft" and code else [],
-                                 out_dir=out_dir, stage=scfg,
+                                 out_dir=out_dir, stage=scfg, lora=tc.lora if tc.lora.enabled else None,
                                  ref_logps=os.path.join(os.path.dirname(out_dir), "ref_logps.safetensors") if ref_dir else None))
             prev_local = out_dir
         prev_fp, prev_model = fp, uri

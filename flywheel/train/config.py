@@ -57,7 +57,7 @@ class StageConfig:
 
 @dataclass
 class LoraConfig:
-    """Low-rank adapter settings (peft style). Reserved: :func:`validate_train` refuses ``enabled=True``."""
+    """Low-rank adapters (peft) on the policy: only adapters train; they are merged into the weights at export."""
 
     enabled: bool = False
     r: int = 16
@@ -144,6 +144,15 @@ def validate_train(cfg: TrainConfig) -> None:
         if not ok:
             raise FlywheelError(f"config: {msg}")
     if cfg.lora.enabled:
-        raise FlywheelError("config: train.lora.enabled: only full fine-tuning is implemented; set it to false")
+        lora_checks = [
+            (cfg.lora.r >= 1, "train.lora.r must be >= 1"),
+            (cfg.lora.alpha > 0, "train.lora.alpha must be > 0"),
+            (0.0 <= cfg.lora.dropout < 1.0, "train.lora.dropout must be in [0, 1)"),
+            (len(cfg.lora.target_modules) > 0, "train.lora.target_modules must name at least one module"),
+            (cfg.zero_stage < 3, "train.lora.enabled needs train.zero_stage 0, 1 or 2 (adapters are merged on rank 0)"),
+        ]
+        for ok, msg in lora_checks:
+            if not ok:
+                raise FlywheelError(f"config: {msg}")
     for name in ("sft_code", "sft_general", "dpo", "rpo"):
         validate_stage(getattr(cfg, name), f"train.{name}")

@@ -15,9 +15,9 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Protocol
 
 import torch
 
@@ -26,6 +26,7 @@ from flywheel.store import fingerprint
 from flywheel.train import data as tdata
 from flywheel.train import export, reference
 from flywheel.train.config import StageConfig, validate_stage
+from flywheel.train.lora import apply_lora, merged
 from flywheel.train.loop import TorchEngine, build_optimizer, build_scheduler, plan, train_stage
 
 
@@ -43,6 +44,7 @@ class TrainJob:
         stage: hyperparameters.
         ref_logps: cache file of reference log-probs; default ``{data[0]}.ref_logps.safetensors``.
         replay_data: SFT only: rows of which a ``code_replay`` share is mixed into ``data``.
+        lora: adapter settings (:class:`flywheel.train.config.LoraConfig`) or None for full fine-tuning.
     """
 
     name: str
@@ -54,6 +56,7 @@ class TrainJob:
     stage: StageConfig
     ref_logps: str | None = None
     replay_data: list[str] = field(default_factory=list)
+    lora: Any = None  # a LoraConfig with enabled=True trains adapters only (policy jobs); None = full weights
 
 
 class Runtime(Protocol):
@@ -124,7 +127,17 @@ def job_fingerprint(job: TrainJob, code_replay: float) -> str:
     return fingerprint(
         job.kind, asdict(job.stage), models, [_file_digest(p) for p in job.data],
         [_file_digest(p) for p in job.replay_data], code_replay if job.replay_data else None,
+        *([_lora_dict(job.lora)] if _lora_on(job) else []),
     )
+
+
+def _lora_on(job: TrainJob) -> bool:
+    return job.lora is not None and bool(getattr(job.lora, "enabled", False))
+
+
+def _lora_dict(lora: Any) -> dict:
+    d = asdict(lora) if is_dataclass(lora) else dict(lora)
+    return {k: list(v) if k == "target_modules" else v for k, v in d.items()}
 
 
 def load_examples(job: TrainJob, tokenizer, code_replay: float) -> tuple[list, int]:
@@ -206,6 +219,8 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
     ref = reference_logps(job, examples, ref_batch_size, pad_id, rt) if job.kind != "sft" else None
 
     model = rt.load_model(job.init_model)
+    if _lora_on(job):
+        model = apply_lora(model, job.lora)
     _, total_steps = plan([tdata.example_length(e) for e in examples], job.stage, rt.world)
     engine = rt.engine(model, job.stage, total_steps)
     start, checkpoint = resume_point(engine, job, fp, rt)
@@ -249,7 +264,7 @@ def publish_export(engine, model, tokenizer, job: TrainJob, fp: str, metrics: di
     """Gather the weights (ZeRO-3 included), export the HF directory on rank 0, drop the checkpoints."""
     state_dict = rt.export_state_dict(engine)
     if rt.rank == 0:
-        module = getattr(engine, "module", model)
+        module = merged(getattr(engine, "module", model))  # LoRA adapters folded in; a plain model as is
         for p in module.parameters():  # exported weights carry no training flags (frozen layers included)
             p.requires_grad_(True)
         export.export_hf(module, tokenizer, job.out_dir, {"fingerprint": fp, "job": job.name, "metrics": metrics},

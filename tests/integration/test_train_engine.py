@@ -101,6 +101,30 @@ def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local)
     assert [json.loads(x)["skipped"] for x in open(log)] == [False] * 3 + [True] * 3
 
 
+def test_lora_under_deepspeed_zero2_exports_a_merged_checkpoint(tmp_path, tiny_policy_dir, ray_local):
+    import torch
+    from safetensors import safe_open
+
+    from flywheel.engines.train import TrainJob, run_training
+    from flywheel.train.config import LoraConfig, StageConfig, TrainConfig
+
+    sft = _write(tmp_path / "sft.jsonl", SFT_ROWS)
+    lora = LoraConfig(enabled=True, r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    stage = StageConfig(lr=5e-2, batch_size=2, max_steps=3, lr_schedule="constant")
+    job = TrainJob("sft", "sft", tiny_policy_dir, None, [sft], str(tmp_path / "lora"), stage, lora=lora)
+    res = run_training([job], TrainConfig(num_workers=2, zero_stage=2, lora=lora), str(tmp_path / "ray"))
+    assert res["sft"]["steps"] == 3
+
+    def weights(path):
+        with safe_open(os.path.join(path, "model.safetensors"), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+
+    base, out = weights(tiny_policy_dir), weights(str(tmp_path / "lora"))
+    assert set(out) == set(base)  # adapters merged: the base model's tensor names only
+    changed = [k for k in base if not torch.equal(base[k].float(), out[k].float())]
+    assert changed and all("q_proj" in k or "v_proj" in k for k in changed), changed
+
+
 RUNNER = textwrap.dedent(
     """
     import json, sys
