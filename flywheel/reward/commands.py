@@ -16,12 +16,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from flywheel.config import Config, expand, load_config
 from flywheel.errors import FlywheelError
-from flywheel.reward.config import RewardConfig, validate_reward_config
+from flywheel.reward.config import RewardConfig
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:

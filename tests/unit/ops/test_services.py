@@ -52,5 +52,5 @@ def test_start_reports_a_service_that_exits(tmp_path):
 
 def test_shell_exports(tmp_path):
     lines = services.shell_exports(str(tmp_path), 4300).splitlines()
-    assert f"export PREFECT_API_URL=http://127.0.0.1:4300/api" in lines
+    assert "export PREFECT_API_URL=http://127.0.0.1:4300/api" in lines
     assert f"export PREFECT_HOME={tmp_path}/prefect" in lines

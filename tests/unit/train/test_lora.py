@@ -9,7 +9,6 @@ import torch
 from safetensors import safe_open
 
 from flywheel.errors import FlywheelError
-from flywheel.train import export
 from flywheel.train.config import LoraConfig, StageConfig, TrainConfig, validate_train
 from flywheel.train.job import LocalRuntime, TrainJob, job_fingerprint, run_job
 from flywheel.train.lora import apply_lora, trainable_parameters
