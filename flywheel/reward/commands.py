@@ -16,7 +16,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-
 from flywheel.config import Config, expand, load_config
 from flywheel.errors import FlywheelError
 from flywheel.reward.config import RewardConfig
