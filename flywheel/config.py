@@ -64,6 +64,7 @@ class EngineConfig:
     enforce_eager: bool = True
     batch_size: int = 64  # prompts per request to one actor
     max_retries: int = 2
+    metrics: bool = False  # vLLM engine metrics (tokens, queue, KV cache) as Ray metrics, for dashboards/
 
 
 def _greedy() -> SamplingConfig:

@@ -30,7 +30,8 @@ def vllm_scorer(model_dir: str, engine: Any, ray_cfg: Any, seed: int = 0,
     ensure_ray(ray_cfg.address, ray_cfg.num_cpus)
     spec = EngineSpec(model=model_dir, dtype=engine.dtype, max_model_len=engine.max_model_len,
                       kv_cache_gb=engine.kv_cache_gb, enforce_eager=engine.enforce_eager,
-                      tensor_parallel=engine.tensor_parallel, seed=seed, on_gpu=engine.gpus_per_actor > 0)
+                      tensor_parallel=engine.tensor_parallel, seed=seed, on_gpu=engine.gpus_per_actor > 0,
+                      metrics=engine.metrics)
     pool = EnginePool(RewardEngine, spec, num_actors=num_actors, cpus_per_actor=engine.cpus_per_actor,
                       gpus_per_actor=engine.gpus_per_actor, pin_cores=engine.pin_cores, max_retries=engine.max_retries)
     size = max(1, engine.batch_size)

@@ -12,6 +12,7 @@ last DeepSpeed checkpoint in ``{out_dir}.ckpt`` (see ``StageConfig.checkpoint_ev
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import os
@@ -107,6 +108,26 @@ class DeepSpeedRuntime:
         return {k: v / self.world for k, v in zip(keys, t.tolist(), strict=True)}
 
 
+class _StepGauges:
+    """Per-step training metrics as Ray metrics (``ray_flywheel_train_*{stage}`` in Prometheus/Grafana)."""
+
+    def __init__(self) -> None:
+        from ray.util.metrics import Gauge
+
+        tags = ("stage",)
+        self.gauges = {
+            "loss": Gauge("flywheel_train_loss", "loss of the last optimizer step", tag_keys=tags),
+            "tokens_per_s": Gauge("flywheel_train_tokens_per_s", "tokens/s over all workers", tag_keys=tags),
+            "lr": Gauge("flywheel_train_lr", "learning rate of the last step", tag_keys=tags),
+            "step": Gauge("flywheel_train_step", "optimizer steps done", tag_keys=tags),
+        }
+
+    def update(self, stage: str, row: dict) -> None:
+        for key, gauge in self.gauges.items():
+            if isinstance(row.get(key), (int, float)):
+                gauge.set(float(row[key]), tags={"stage": stage})
+
+
 def _worker(config: dict) -> dict[str, dict]:
     """Ray Train worker body: every job in order; rank 0 publishes each and returns all metrics."""
     import ray.train
@@ -126,9 +147,11 @@ def _worker(config: dict) -> dict[str, dict]:
     device = torch.device(f"cuda:{ctx.get_local_rank()}") if cfg.use_gpu else torch.device("cpu")
     rt = DeepSpeedRuntime(cfg.zero_stage, cfg.bf16, rank, world, device)
     results: dict[str, dict] = {}
+    gauges = _StepGauges() if rank == 0 else None
     for job in config["jobs"]:
         t0 = time.perf_counter()
-        metrics = run_job(job, rt, cfg.code_replay, cfg.ref_batch_size)
+        hook = functools.partial(gauges.update, job.name) if gauges else None
+        metrics = run_job(job, rt, cfg.code_replay, cfg.ref_batch_size, on_step=hook)
         metrics["wall_seconds"] = time.perf_counter() - t0
         if rank == 0 and config["publish"] is not None:
             config["publish"](job, metrics)

@@ -35,6 +35,7 @@ class EngineSpec:
     tensor_parallel: int = 1
     seed: int = 0
     on_gpu: bool = False
+    metrics: bool = False  # export vLLM's engine metrics (tokens, queue, KV cache) as Ray metrics
 
 
 def _llm_kwargs(spec: EngineSpec) -> dict[str, Any]:
@@ -48,7 +49,29 @@ def _llm_kwargs(spec: EngineSpec) -> dict[str, Any]:
     )
     if not spec.on_gpu:
         kw["kv_cache_memory_bytes"] = int(spec.kv_cache_gb * (1 << 30))
+    if spec.metrics:
+        kw["disable_log_stats"] = False
     return kw
+
+
+def _ray_metrics(llm: Any) -> None:
+    """Route the engine's stats to Ray's metrics agent (``ray_vllm:*`` in Prometheus, see dashboards/).
+
+    The offline ``LLM`` class builds its stat loggers without a hook; this swaps them for vLLM's own
+    Ray logger. A vLLM without that logger leaves metrics off and says so; generation is unaffected.
+    """
+    import logging
+
+    try:
+        from vllm.v1.metrics.loggers import StatLoggerManager
+        from vllm.v1.metrics.ray_wrappers import RayPrometheusStatLogger
+
+        engine = llm.llm_engine
+        engine.logger_manager = StatLoggerManager(vllm_config=engine.vllm_config,
+                                                  custom_stat_loggers=[RayPrometheusStatLogger],
+                                                  enable_default_loggers=False)
+    except Exception as err:  # an API move in vLLM must not stop generation
+        logging.getLogger(__name__).warning("vLLM metrics off: %s", err)
 
 
 def _set_cpu_env(spec: EngineSpec) -> None:
@@ -67,6 +90,8 @@ class ChatEngine:
 
         self.spec = spec
         self.llm = LLM(runner="generate", **_llm_kwargs(spec))
+        if spec.metrics:
+            _ray_metrics(self.llm)
 
     def ready(self) -> bool:
         return True
@@ -99,6 +124,8 @@ class RewardEngine:
 
         self.spec = spec
         self.llm = LLM(runner="pooling", **_llm_kwargs(spec))
+        if spec.metrics:
+            _ray_metrics(self.llm)
         self.tokenizer = self.llm.get_tokenizer()
 
     def ready(self) -> bool:

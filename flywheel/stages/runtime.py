@@ -31,7 +31,7 @@ class EngineCache:
         e = self.engine
         return EngineSpec(model=model_dir, dtype=e.dtype, max_model_len=e.max_model_len, kv_cache_gb=e.kv_cache_gb,
                           enforce_eager=e.enforce_eager, tensor_parallel=e.tensor_parallel, seed=self.seed,
-                          on_gpu=e.gpus_per_actor > 0)
+                          on_gpu=e.gpus_per_actor > 0, metrics=e.metrics)
 
     def _pool(self, kind: str, model_dir: str, num_actors: int):
         from flywheel.engines.pool import EnginePool, ensure_ray

@@ -188,12 +188,16 @@ def _has_checkpoint(ckpt_dir: str, fp: str, rt: Runtime) -> bool:
     return False
 
 
-def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size: int = 8) -> dict:
-    """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view)."""
+def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size: int = 8,
+            on_step: Callable[[dict], None] | None = None) -> dict:
+    """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view).
+
+    ``on_step`` receives each optimizer step's metrics, reduced over ranks (every rank calls it).
+    """
     if job.kind == "reward":  # reward-model regression (flywheel.train.reward_job)
         from flywheel.train.reward_job import run_reward_job
 
-        return run_reward_job(job, rt)
+        return run_reward_job(job, rt, on_step)
     if job.kind not in ("sft", "dpo", "rpo"):
         raise FlywheelError(f"train job {job.name}: kind must be sft, dpo, rpo or reward, got {job.kind!r}")
     if job.kind != "sft" and not job.ref_model:
@@ -227,7 +231,7 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
 
     metrics = train_stage(
         engine, job.kind, examples, job.stage, pad_id, ref_logps=ref, rank=rt.rank, world=rt.world,
-        start_step=start, checkpoint=checkpoint, reduce_mean=rt.reduce_mean,
+        start_step=start, checkpoint=checkpoint, reduce_mean=rt.reduce_mean, on_step=on_step,
     )
     metrics.update(name=job.name, skipped_rows=skipped)
     publish_export(engine, model, tokenizer, job, fp, metrics, rt)

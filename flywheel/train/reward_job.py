@@ -10,6 +10,7 @@ transformers both load.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -55,7 +56,7 @@ def _load(rt: Runtime, path: str) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
 
 
-def run_reward_job(job: RewardJob, rt: Runtime) -> dict:
+def run_reward_job(job: RewardJob, rt: Runtime, on_step: Callable[[dict], None] | None = None) -> dict:
     """Train one reward job on runtime ``rt``; every rank calls it. Returns rank 0's metrics."""
     if not job.data:
         raise FlywheelError(f"reward job {job.name}: no data files")
@@ -81,6 +82,8 @@ def run_reward_job(job: RewardJob, rt: Runtime) -> dict:
     start, checkpoint = resume_point(engine, job, fp, rt)
 
     def progress(row: dict) -> None:
+        if on_step is not None:
+            on_step(row)
         if rt.rank == 0 and (row["step"] % 10 == 0 or row["step"] == total_steps):
             # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
             print(f"reward step {row['step']}/{total_steps} loss {row['loss']:.3f} mae {row['mae']:.3f} "
