@@ -58,7 +58,7 @@ class EngineConfig:
     gpus_per_actor: float = 0.0
     tensor_parallel: int = 1
     pin_cores: bool = True  # CPU: bind each actor's vLLM threads to its own core
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # auto: bfloat16 on GPUs and bf16-capable CPUs (AVX512-BF16/AMX), float32 elsewhere
     max_model_len: int = 1024
     kv_cache_gb: float = 1.0
     enforce_eager: bool = True

@@ -28,7 +28,7 @@ class EngineSpec:
     """What one engine needs: a picklable subset of :class:`flywheel.config.EngineConfig`."""
 
     model: str
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # auto: bfloat16 on GPUs and on CPUs with bf16 instructions, else float32
     max_model_len: int = 1024
     kv_cache_gb: float = 1.0
     enforce_eager: bool = True
@@ -38,10 +38,27 @@ class EngineSpec:
     metrics: bool = False  # export vLLM's engine metrics (tokens, queue, KV cache) as Ray metrics
 
 
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Elsewhere bf16 is emulated and slow."""
+    try:
+        with open(cpuinfo) as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_dtype(dtype: str, on_gpu: bool) -> str:
+    """``auto`` -> ``bfloat16`` on GPUs and bf16-capable CPUs, ``float32`` on other CPUs; else as given."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if on_gpu or cpu_has_bf16() else "float32"
+
+
 def _llm_kwargs(spec: EngineSpec) -> dict[str, Any]:
     kw: dict[str, Any] = dict(
         model=spec.model,
-        dtype=spec.dtype,
+        dtype=resolve_dtype(spec.dtype, spec.on_gpu),
         max_model_len=spec.max_model_len,
         enforce_eager=spec.enforce_eager,
         tensor_parallel_size=spec.tensor_parallel,
