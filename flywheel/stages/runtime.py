@@ -44,11 +44,25 @@ class EngineCache:
         ensure_ray(self.ray_cfg.address, self.ray_cfg.num_cpus)
         cls = ChatEngine if kind == "chat" else RewardEngine
         e = self.engine
+        self._make_room(kind, num_actors * e.cpus_per_actor, num_actors * e.gpus_per_actor)
         log.info("starting %d %s engine(s) on %s", num_actors, kind, model_dir)
         pool = EnginePool(cls, self._spec(model_dir), num_actors=num_actors, cpus_per_actor=e.cpus_per_actor,
                           gpus_per_actor=e.gpus_per_actor, pin_cores=e.pin_cores, max_retries=e.max_retries)
         self.pools[kind] = (model_dir, pool)
         return pool
+
+    def _make_room(self, kind: str, cpus: float, gpus: float) -> None:
+        """Stop the other kinds' pools when the cluster has no room for this one (stages use them in turn)."""
+        import ray
+
+        free = ray.available_resources()
+        if free.get("CPU", 0.0) >= cpus and free.get("GPU", 0.0) >= gpus:
+            return
+        others = [k for k in self.pools if k != kind]
+        if others:
+            log.info("releasing %s engine(s) to make room for %s", ", ".join(others), kind)
+        for k in others:
+            self.release(k)
 
     def chat(self, model_dir: str):
         return self._pool("chat", model_dir, self.engine.num_actors)

@@ -1,0 +1,36 @@
+"""Engine pools across stages: a reward pool finds room even when the chat pool fills the machine."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(300)
+def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tiny_reward_dir):
+    import ray
+
+    from flywheel.config import EngineConfig, RayConfig
+    from flywheel.stages.runtime import EngineCache
+
+    if ray.is_initialized():
+        ray.shutdown()
+    engine = EngineConfig(num_actors=2, cpus_per_actor=1, dtype="float32", max_model_len=256, kv_cache_gb=0.25)
+    cache = EngineCache(engine, RayConfig(address="local", num_cpus=2), seed=0)
+    try:
+        chat = cache.chat(tiny_policy_dir)  # two actors, one core each: the whole local cluster
+        assert ray.available_resources().get("CPU", 0.0) < 1
+        out = {}
+        chat.map("chat", [(0, ([[{"role": "user", "content": "hi"}]], {"max_tokens": 4}))],
+                 lambda i, r: out.update({i: r}))
+        assert out[0]["texts"][0][0] is not None
+        reward = cache.reward(tiny_reward_dir)  # would wait forever for a free core without making room
+        scored = {}
+        reward.map("score", [(0, ([[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]],))],
+                   lambda i, r: scored.update({i: r}))
+        assert len(scored[0]["scores"][0]) == 5
+        assert list(cache.pools) == ["reward"]  # the chat pool was released to make room
+    finally:
+        cache.release()
+        ray.shutdown()
