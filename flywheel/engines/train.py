@@ -109,7 +109,8 @@ class DeepSpeedRuntime:
 
 
 class _StepGauges:
-    """Per-step training metrics as Ray metrics (``ray_flywheel_train_*{stage}`` in Prometheus/Grafana)."""
+    """Per-step training metrics as Ray metrics (``ray_flywheel_train_*{stage}`` in Prometheus/Grafana) and a
+    progress line every 10 steps on the driver's console."""
 
     def __init__(self) -> None:
         from ray.util.metrics import Gauge
@@ -126,6 +127,11 @@ class _StepGauges:
         for key, gauge in self.gauges.items():
             if isinstance(row.get(key), (int, float)):
                 gauge.set(float(row[key]), tags={"stage": stage})
+        step = int(row.get("step", 0))
+        if stage != "reward" and (step == 1 or step % 10 == 0):  # reward jobs print their own lines
+            # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
+            print(f"{stage} step {step} loss {row.get('loss', float('nan')):.4f} "
+                  f"{row.get('tokens_per_s', 0.0):.0f} tok/s", flush=True)
 
 
 def _worker(config: dict) -> dict[str, dict]:
