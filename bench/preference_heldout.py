@@ -10,8 +10,8 @@ Accuracy = share of held-out pairs where the implicit reward ``beta * (log pi(y|
 measured against the *initial* model, ranks chosen above rejected (ties count as wrong). The initial
 model's own log-likelihood preference (``log pi_0(chosen) > log pi_0(rejected)``) is printed as a baseline.
 
-    .venv/bin/python bench/preference_heldout.py                       # ~15 min on 2 cores
-    .venv/bin/python bench/preference_heldout.py train.dpo.epochs=1 train.rpo.lr=2e-6
+    .venv/bin/python bench/preference_heldout.py                       # all pairs, full epochs
+    .venv/bin/python bench/preference_heldout.py --train-pairs 256 --heldout best-worst train.rpo.lr=2e-6
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/local.yaml")
     ap.add_argument("--out", default="runs/bench-preference", help="work directory (pairs, exports)")
+    ap.add_argument("--train-pairs", type=int, default=0, help="use the first N training pairs (0 = all)")
+    ap.add_argument("--heldout", choices=["all", "best-worst"], default="all",
+                    help="every differing held-out pair, or one (best, worst) pair per held-out prompt")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = ap.parse_args()
 
@@ -95,10 +98,19 @@ def main() -> None:
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     train_rows = best_worst_pairs(list(read_jsonl(builtin_or_path("builtin:helpsteer_train.jsonl"))), weights)
+    if args.train_pairs:
+        train_rows = train_rows[: args.train_pairs]
     train_file = os.path.join(out, "train_pairs.jsonl")
     with open(train_file, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in train_rows)
-    held = helpsteer_pairs(read_jsonl(builtin_or_path("builtin:helpsteer_heldout.jsonl")), weights)
+    held_rows = list(read_jsonl(builtin_or_path("builtin:helpsteer_heldout.jsonl")))
+    held = helpsteer_pairs(held_rows, weights)
+    if args.heldout == "best-worst":  # keep, per prompt, the pair with the largest ground-truth gap
+        widest: dict = {}
+        for p in held:
+            if p["prompt_id"] not in widest or p["gt_gap"] > widest[p["prompt_id"]]["gt_gap"]:
+                widest[p["prompt_id"]] = p
+        held = list(widest.values())
 
     dpo_stage = OmegaConf.to_object(OmegaConf.structured(cfg.train.dpo))
     rpo_stage = OmegaConf.to_object(OmegaConf.structured(cfg.train.rpo))
