@@ -26,18 +26,6 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    if started:
-        ray.shutdown()
-
-
 def _engine_cfg():
     from flywheel.config import EngineConfig
 

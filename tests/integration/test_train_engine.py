@@ -33,18 +33,6 @@ def _write(path, rows) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    if started:
-        ray.shutdown()
-
-
 class Published:
     """Picklable publish hook: appends one JSON line per call (runs on rank 0 inside the worker)."""
 
