@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 
 from flywheel.judges.reward import ATTRIBUTES, aggregate
-from flywheel.judges.select import group_by_prompt, judge_requests, pairwise_select
+from flywheel.judges.llm_select import judge_requests, pairwise_select
+from flywheel.judges.select import group_by_prompt
 from flywheel.judges.verifiers import verify
 from flywheel.stages.common import Context, batched, map_parts, read_output, run_stage, section, write_parts
 from flywheel.stages.runtime import engines, generator, model_dir, reward_model

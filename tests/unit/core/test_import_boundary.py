@@ -14,7 +14,7 @@ GROUPS = {
     "train": ["flywheel.train.losses", "flywheel.train.data", "flywheel.train.config", "flywheel.train.loop",
               "flywheel.train.job", "flywheel.train.reference", "flywheel.train.export",
               "flywheel.train.reward_data", "flywheel.train.reward_loop", "flywheel.train.reward_job"],
-    "judges": ["flywheel.judges.reward", "flywheel.judges.select", "flywheel.judges.pairwise",
+    "judges": ["flywheel.judges.reward", "flywheel.judges.select", "flywheel.judges.llm_select", "flywheel.judges.pairwise",
                "flywheel.judges.verifiers", "flywheel.judges.metrics"],
     "sdg": ["flywheel.sdg." + m for m in ("templates", "quality", "config", "defaults", "dialogue", "if_prompts",
                                           "instructions", "parse", "rows", "two_turn")],

@@ -3,9 +3,8 @@
 import pytest
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.llm_select import judge_requests, pairwise_select
 from flywheel.judges.select import (
-    judge_requests,
-    pairwise_select,
     select_dialogues,
     select_pair,
     select_preferences,
