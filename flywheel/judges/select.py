@@ -3,7 +3,8 @@
 Nemotron-4 340B (NVIDIA, 2024, sec. 3.2.3): for each prompt several responses are sampled and
 judged; ground truth decides where it exists (a verified-correct response is chosen over a
 verified-wrong one), otherwise the reward model ranks the responses, or an LLM judge compares
-them in both orders (:mod:`flywheel.judges.llm_select`). SFT data keeps the best response per prompt above a reward threshold.
+them in both orders (:mod:`flywheel.judges.llm_select`). SFT data keeps the best response per prompt above
+a reward threshold.
 
 Inputs are scored rows (``messages`` = prompt + one assistant turn, ``reward``, ``scores``, optional
 ``verified``: True/False/None, ``prompt_id``). Outputs are preference rows
