@@ -26,11 +26,11 @@ def ensure_ray(address: str = "local", num_cpus: int | None = None) -> None:
         return
     for k, v in _RAY_ENV.items():
         os.environ.setdefault(k, v)
-    kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": True}
+    kwargs: dict[str, Any] = {"address": address, "log_to_driver": True}
     if address == "local":
-        kwargs["num_cpus"] = num_cpus or os.cpu_count()
-    else:
-        kwargs.pop("include_dashboard")
+        # the dashboard serves Ray's state API (Ray Train's placement-group cleaner polls it every second and
+        # warns when it is missing) and shows actors and jobs; on 127.0.0.1, on the next free port from 8265
+        kwargs.update(num_cpus=num_cpus or os.cpu_count(), dashboard_host="127.0.0.1")
     ray.init(**kwargs)
     # Ray Train's helper actors look the cluster up by address; name ours so a second Ray on the machine
     # (another run, a test) is never picked by mistake.

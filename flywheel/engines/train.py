@@ -22,6 +22,7 @@ from dataclasses import asdict, is_dataclass, replace
 
 import torch
 
+from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
@@ -211,7 +212,6 @@ def run_training(
     Raises:
         FlywheelError: bad jobs or config, or a worker's FlywheelError (one line).
     """
-    import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -227,8 +227,7 @@ def run_training(
             if publish is not None:
                 publish(job, finished[job.name])
         return finished
-    if not ray.is_initialized():
-        ray.init(address="local", include_dashboard=False)
+    ensure_ray("local")  # no-op when the caller already started or joined Ray
     resources = {"CPU": cfg.cpus_per_worker}
     trainer = TorchTrainer(
         _worker,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Protocol
@@ -160,6 +161,9 @@ def reference_logps(job: TrainJob, examples: list, batch_size: int, pad_id: int,
         return cached
     from transformers import AutoModelForCausalLM
 
+    t0 = time.perf_counter()
+    if rt.rank == 0:  # print: a Ray worker's stdout reaches the driver
+        print(f"{job.name}: reference log-probs of {len(examples)} pairs over {rt.world} worker(s)", flush=True)
     model = AutoModelForCausalLM.from_pretrained(job.ref_model, dtype=torch.float32).to(rt.device)
     mine = list(range(rt.rank, len(examples), rt.world))
     vals = reference.compute_ref_logps(model, [examples[i] for i in mine], batch_size, pad_id)
@@ -167,6 +171,7 @@ def reference_logps(job: TrainJob, examples: list, batch_size: int, pad_id: int,
     merged = reference.merge_shards(rt.gather((mine, vals)), len(examples))
     if rt.rank == 0:
         reference.save_ref_logps(path, merged, fp)
+        print(f"{job.name}: reference log-probs done in {time.perf_counter() - t0:.0f} s", flush=True)
     rt.barrier()
     return merged
 
@@ -228,6 +233,9 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
     _, total_steps = plan([tdata.example_length(e) for e in examples], job.stage, rt.world)
     engine = rt.engine(model, job.stage, total_steps)
     start, checkpoint = resume_point(engine, job, fp, rt)
+    if rt.rank == 0:
+        print(f"{job.name}: {len(examples)} examples, {total_steps} optimizer steps"
+              + (f", resuming after step {start}" if start else ""), flush=True)
 
     metrics = train_stage(
         engine, job.kind, examples, job.stage, pad_id, ref_logps=ref, rank=rt.rank, world=rt.world,

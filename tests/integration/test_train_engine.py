@@ -116,13 +116,13 @@ def test_lora_under_deepspeed_zero2_exports_a_merged_checkpoint(tmp_path, tiny_p
 RUNNER = textwrap.dedent(
     """
     import json, sys
-    import ray
+    from flywheel.engines.pool import ensure_ray
     from flywheel.engines.train import TrainJob, run_training
     from flywheel.train.config import StageConfig, TrainConfig
 
     model, data, out, storage = sys.argv[1:5]
     stage = StageConfig(lr=1e-3, batch_size=1, max_steps=int(sys.argv[5]), checkpoint_every=5, lr_schedule="constant")
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    ensure_ray("local", 2)
     job = TrainJob("sft", "sft", model, None, [data], out, stage)
     res = run_training([job], TrainConfig(num_workers=2, zero_stage=1), storage)
     print("RESULT " + json.dumps({k: v["resumed_from_step"] for k, v in res.items()}))
@@ -173,5 +173,9 @@ def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_policy_dir):
     assert line, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     resumed = json.loads(line[0][7:])["sft"]
     assert resumed >= killed_at and resumed % 5 == 0
+    console = rerun.stdout + rerun.stderr  # the workers' progress lines reach the driver
+    assert f"sft: 8 examples, 60 optimizer steps, resuming after step {resumed}" in console, console[-3000:]
+    # the local Ray serves the state API, so Ray Train's placement-group cleaner does not warn every second
+    assert "State API may be temporarily unavailable" not in console
     meta = json.load(open(os.path.join(out, "flywheel_train.json")))
     assert meta["metrics"]["history"][0]["step"] == resumed + 1 and meta["metrics"]["steps"] == int(steps)
