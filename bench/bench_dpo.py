@@ -5,7 +5,7 @@ reference pass of :mod:`flywheel.train.reference`), so the comparison is of the 
 are the non-padding tokens of the ``[chosen; rejected]`` rows each side feeds its model; rates are taken
 over the steps after ``--warmup``.
 
-    OMP_NUM_THREADS=1 python bench/bench_dpo.py            # ~4 min on one core
+    OMP_NUM_THREADS=1 python bench/bench_dpo.py            # 4-15 min on one core, by CPU
     OMP_NUM_THREADS=1 python bench/bench_dpo.py --steps 10 --pairs 32   # quick look
 """
 
