@@ -9,8 +9,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.timeout(300)
 def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tiny_reward_dir):
-    import os
-
     import ray
 
     from flywheel.config import EngineConfig, RayConfig
@@ -18,7 +16,6 @@ def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tin
 
     if ray.is_initialized():
         ray.shutdown()
-    saved = os.environ.get("RAY_ADDRESS")  # ensure_ray points RAY_ADDRESS at this private cluster
     engine = EngineConfig(num_actors=2, cpus_per_actor=1, dtype="float32", max_model_len=256, kv_cache_gb=0.25)
     cache = EngineCache(engine, RayConfig(address="local", num_cpus=2), seed=0)
     try:
@@ -36,8 +33,4 @@ def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tin
         assert list(cache.pools) == ["reward"]  # the chat pool was released to make room
     finally:
         cache.release()
-        ray.shutdown()
-        if saved is None:  # later tests in this process must not look for the stopped cluster
-            os.environ.pop("RAY_ADDRESS", None)
-        else:
-            os.environ["RAY_ADDRESS"] = saved
+        ray.shutdown()  # RAY_ADDRESS is put back by the conftest's module fixture
