@@ -14,7 +14,7 @@ from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.pairwise import combine_both_orders, disagreement_reason, judge_prompt, parse_verdict
-from flywheel.judges.select import SelectionStats, _candidates, group_by_prompt
+from flywheel.judges.select import SelectionStats, candidates, group_by_prompt
 
 
 def judge_requests(
@@ -41,7 +41,7 @@ def judge_requests(
     requests: list[dict[str, Any]] = []
     for prompt_id, group in group_by_prompt(rows, stats.dropped_rows).items():
         stats.seen += 1
-        cands = _candidates(group, use_verifiers=False, dropped=stats.dropped_rows, need_reward=False)
+        cands = candidates(group, use_verifiers=False, dropped=stats.dropped_rows, need_reward=False)
         if len(cands) < 2:
             stats.skipped["too_few_responses"] += 1
             continue

@@ -65,7 +65,7 @@ class _Candidate:
     row: Mapping[str, Any]
 
 
-def _candidates(
+def candidates(
     rows: Iterable[Mapping[str, Any]], use_verifiers: bool, dropped: Counter, need_reward: bool = True
 ) -> list[_Candidate]:
     """Usable, distinct responses of one prompt, in input order."""
@@ -173,7 +173,7 @@ def select_pair(
     _check_policy(policy, min_gap)
     dropped = Counter() if dropped is None else dropped
     prompt_id = rows_for_prompt[0].get("prompt_id") if rows_for_prompt else None
-    cands = _candidates(rows_for_prompt, use_verifiers, dropped)
+    cands = candidates(rows_for_prompt, use_verifiers, dropped)
     if len(cands) < 2:
         return None, "too_few_responses"
     right = [c for c in cands if c.verified is True]
@@ -257,7 +257,7 @@ def select_sft(
         ``all_verified_false`` or ``below_threshold``.
     """
     dropped = Counter() if dropped is None else dropped
-    cands = _candidates(rows_for_prompt, use_verifiers, dropped)
+    cands = candidates(rows_for_prompt, use_verifiers, dropped)
     if not cands:
         return [], "no_valid_response"
     eligible = [c for c in cands if c.verified is not False]
