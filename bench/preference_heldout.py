@@ -29,8 +29,8 @@ from omegaconf import OmegaConf
 
 def best_worst_pairs(rows: list[dict], weights: dict) -> list[dict]:
     """One preference row per prompt: highest vs lowest ground-truth reward (prompts with a tie skipped)."""
-    from flywheel.judges.reward import ATTRIBUTES, aggregate
-    from flywheel.train.reward_data import row_messages
+    from flywheel.judges.attributes import ATTRIBUTES, aggregate
+    from flywheel.reward.data import row_messages
 
     groups: dict[str, list[tuple[float, list[dict]]]] = defaultdict(list)
     for row in rows:
@@ -81,7 +81,7 @@ def main() -> None:
 
     from flywheel.config import load_config
     from flywheel.engines.pool import ensure_ray
-    from flywheel.engines.train import run_training
+    from flywheel.engines.ray_train import run_training
     from flywheel.reward.pairs import helpsteer_pairs
     from flywheel.stages.common import builtin_or_path
     from flywheel.store import read_jsonl

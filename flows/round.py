@@ -1,6 +1,6 @@
 """Prefect flows: one round (a task per stage) and iterate (rounds in order, resuming).
 
-Tasks hold no logic: each calls ``flywheel.runner.run_stage`` with plain values (config path, overrides, round,
+Tasks hold no logic: each calls ``flywheel.rounds.run_stage`` with plain values (config path, overrides, round,
 stage name); the stage itself skips when its manifest is already published, so re-running a flow resumes it.
 
 Run:  flywheel iterate --rounds 2 --config configs/tiny.yaml
@@ -9,13 +9,12 @@ Deploy: flywheel deploy  (see prefect.yaml)
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 from prefect import flow, task
 
 from flywheel.ops.naming import iterate_flow_run_name, round_flow_run_name, stage_task_run_name, task_options
-from flywheel.runner import STAGES, close_all, finish_round, open_run, run_stage
+from flywheel.rounds import Run, close_all, open_run, run_rounds, run_stage
 
 
 @task(name="stage", task_run_name=stage_task_run_name, retries=0)
@@ -23,20 +22,21 @@ def stage_task(config: Optional[str], overrides: list[str], round_idx: int, name
     return run_stage(open_run(config, overrides), round_idx, name)
 
 
+def _as_task(config: Optional[str], overrides: list[str]):
+    """``run_rounds``'s stage call, as one Prefect task run per stage."""
+
+    def call(_run: Run, round_idx: int, name: str) -> dict:
+        return stage_task.with_options(name=name, **task_options(name))(config, overrides, round_idx, name)
+
+    return call
+
+
 @flow(name="flywheel-round", flow_run_name=round_flow_run_name, log_prints=True)
 def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional[list[str]] = None) -> dict:
     """One round of the flywheel: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote."""
     overrides = list(overrides or [])
-    rt = open_run(config, overrides)
-    started, status = time.time(), "FAILED"
-    try:
-        for name in STAGES:
-            stage_task.with_options(name=name, **task_options(name))(config, overrides, round_idx, name)
-        status = "FINISHED"
-    finally:
-        finish_round(rt, round_idx, started, status)
-    promo = rt.store.manifest(round_idx, "promote")
-    return promo["outputs"]["decision"] if promo else {}
+    # pools stay open: the next round of an iterate reuses them; iterate_flow releases them at the end
+    return run_rounds(round_idx, round_idx, config, overrides, _as_task(config, overrides), close=False)[round_idx]
 
 
 @flow(name="flywheel-iterate", flow_run_name=iterate_flow_run_name, log_prints=True)

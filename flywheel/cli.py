@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import sys
-import time
 
 from flywheel.errors import FlywheelError
 
@@ -79,22 +78,14 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_iterate(args) -> int:
-    from flywheel.runner import STAGES, close_all, finish_round, open_run, run_stage
+    from flywheel.rounds import open_run, run_rounds
 
     first, last = (args.round, args.round) if args.round else (1, args.rounds)
     if first < 1 or last < 1:
         raise FlywheelError("--round/--rounds must be >= 1")
     open_run(args.config, args.overrides)  # validate config and store before anything heavy starts
     if args.no_prefect:
-        try:
-            for r in range(first, last + 1):
-                rt = open_run(args.config, args.overrides)
-                started = time.time()
-                for name in STAGES:
-                    run_stage(rt, r, name)
-                finish_round(rt, r, started)
-        finally:
-            close_all()
+        run_rounds(first, last, args.config, list(args.overrides))
     else:
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         from flows.round import iterate_flow
@@ -104,7 +95,7 @@ def cmd_iterate(args) -> int:
 
 
 def cmd_stage(args) -> int:
-    from flywheel.runner import close_all, open_run, run_stage
+    from flywheel.rounds import close_all, open_run, run_stage
 
     try:
         out = run_stage(open_run(args.config, args.overrides), args.round, args.name)
@@ -116,7 +107,7 @@ def cmd_stage(args) -> int:
 
 def _print_status(args, rounds=None, as_json: bool = False) -> int:
     from flywheel.config import load_config
-    from flywheel.runner import status
+    from flywheel.rounds import status
     from flywheel.store import Store
 
     cfg = load_config(args.config, args.overrides)
@@ -165,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides = list(args.overrides) + extra
     _setup_logging(args.verbose)
-    from flywheel.runner import offline_env
+    from flywheel.rounds import offline_env
 
     offline_env()
     try:

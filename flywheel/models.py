@@ -45,16 +45,15 @@ class TinyModelConfig:
 
 
 
-REWARD_LABELS = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
-
-
-def _atomic_dir(final: str) -> str:
+def atomic_dir(final: str) -> str:
+    """A fresh temporary directory beside ``final``; :func:`publish_dir` renames it into place."""
     tmp = f"{final.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
     os.makedirs(tmp)
     return tmp
 
 
-def _publish_dir(tmp: str, final: str) -> str:
+def publish_dir(tmp: str, final: str) -> str:
+    """Replace ``final`` with the finished directory ``tmp`` (one rename)."""
     if os.path.isdir(final):
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -94,9 +93,9 @@ def smollm2_tokenizer(cache_dir: str) -> str:
 
     gguf = fetch_smollm2_gguf(cache_dir)
     tok = AutoTokenizer.from_pretrained(os.path.dirname(gguf), gguf_file=os.path.basename(gguf))
-    tmp = _atomic_dir(out)
+    tmp = atomic_dir(out)
     tok.save_pretrained(tmp)
-    return _publish_dir(tmp, out)
+    return publish_dir(tmp, out)
 
 
 def pull_smollm2(cache_dir: str) -> str:
@@ -121,11 +120,11 @@ def pull_smollm2(cache_dir: str) -> str:
     if config.tie_word_embeddings:
         model.tie_weights()
     tok = AutoTokenizer.from_pretrained(gdir, gguf_file=gname)
-    tmp = _atomic_dir(out)
+    tmp = atomic_dir(out)
     model.to(torch.bfloat16).save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
     _copy_generation_config(model, tok, tmp)
-    return _publish_dir(tmp, out)
+    return publish_dir(tmp, out)
 
 
 def _copy_generation_config(model, tok, out: str) -> None:
@@ -168,61 +167,11 @@ def build_tiny_causal_lm(out_dir: str, tokenizer_dir: str, tiny, seed: int = 0) 
         model = LlamaForCausalLM(config)
     else:
         raise FlywheelError(f"models.tiny.arch: unknown architecture {tiny.arch!r} (nemotron | llama)")
-    tmp = _atomic_dir(out_dir)
+    tmp = atomic_dir(out_dir)
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
     _copy_generation_config(model, tok, tmp)
-    return _publish_dir(tmp, out_dir)
-
-
-def build_reward_model(out_dir: str, backbone_dir: str | None, tokenizer_dir: str, tiny=None, seed: int = 0) -> str:
-    """Backbone + a 5-output linear regression head (HelpSteer2 attributes), saved as
-    ``LlamaForSequenceClassification`` (``num_labels=5``, ``problem_type=regression``) so that vLLM's pooling
-    runner (``LLM.classify``) and transformers both load it.
-
-    Args:
-        backbone_dir: a Llama-architecture causal LM whose body is reused; None builds a random tiny one
-            from ``tiny`` (a TinyModelConfig).
-    """
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    torch.manual_seed(seed)
-    if backbone_dir is None:
-        config = LlamaConfig(
-            vocab_size=len(tok), hidden_size=tiny.hidden, intermediate_size=tiny.intermediate,
-            num_hidden_layers=tiny.layers, num_attention_heads=tiny.heads, num_key_value_heads=tiny.kv_heads,
-            head_dim=tiny.head_dim, max_position_embeddings=tiny.max_position, tie_word_embeddings=False,
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-        )
-        state = None
-    else:
-        config = AutoConfig.from_pretrained(backbone_dir)
-        if config.model_type != "llama":
-            raise FlywheelError(f"reward backbone {backbone_dir}: model_type {config.model_type!r}, need llama")
-        state = {}
-        for f in sorted(glob.glob(os.path.join(backbone_dir, "*.safetensors"))):
-            state.update(load_file(f))
-    config.architectures = ["LlamaForSequenceClassification"]
-    config.num_labels = len(REWARD_LABELS)
-    config.id2label = dict(enumerate(REWARD_LABELS))
-    config.label2id = {v: k for k, v in config.id2label.items()}
-    config.problem_type = "regression"
-    config.pad_token_id = tok.pad_token_id
-    model = LlamaForSequenceClassification(config)
-    if state is not None:
-        body = {k: v for k, v in state.items() if k.startswith("model.")}
-        missing, _ = model.load_state_dict(body, strict=False)
-        if [m for m in missing if not m.startswith("score")]:
-            raise FlywheelError(f"reward backbone {backbone_dir}: weights missing {missing[:3]}")
-    with torch.no_grad():  # a small head keeps initial rewards near zero
-        model.score.weight.normal_(0.0, 0.02)
-    tmp = _atomic_dir(out_dir)
-    model.to(torch.float32).save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)
-    return _publish_dir(tmp, out_dir)
+    return publish_dir(tmp, out_dir)
 
 
 def check_model_dir(path: str, what: str = "model") -> str:

@@ -67,7 +67,7 @@ class Store:
     def uri(self, *parts: str) -> str:
         return "/".join([self.root, *[p.strip("/") for p in parts if p]])
 
-    def _p(self, uri_or_rel: str) -> str:
+    def path(self, uri_or_rel: str) -> str:
         """Filesystem path (protocol stripped) for a URI or a path relative to the root."""
         if "://" in uri_or_rel or uri_or_rel.startswith("/"):
             return self.fs._strip_protocol(uri_or_rel)
@@ -78,7 +78,7 @@ class Store:
 
     def exists(self, uri: str) -> bool:
         try:
-            return self.fs.exists(self._p(uri))
+            return self.fs.exists(self.path(uri))
         except Exception as err:  # network errors from s3fs/botocore surface here first
             raise FlywheelError(f"store {self.root!r} unreachable: {type(err).__name__}: {err}") from None
 
@@ -86,16 +86,16 @@ class Store:
         """Fail early, in one line, when the store cannot be reached or written."""
         probe = self.uri(f".probe-{uuid.uuid4().hex[:8]}")
         try:
-            self.fs.makedirs(self._p(self.root), exist_ok=True)
-            self.fs.pipe(self._p(probe), b"ok")
-            self.fs.rm(self._p(probe))
+            self.fs.makedirs(self.path(self.root), exist_ok=True)
+            self.fs.pipe(self.path(probe), b"ok")
+            self.fs.rm(self.path(probe))
         except Exception as err:
             raise FlywheelError(f"store {self.root!r} not writable: {type(err).__name__}: {err}") from None
 
     # -- atomic writes ---------------------------------------------------------------------------
     def write_bytes(self, uri: str, data: bytes) -> str:
         """Write ``data`` to ``uri`` atomically (temp name, then rename). Returns the sha256."""
-        path = self._p(uri)
+        path = self.path(uri)
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         self.fs.pipe(tmp, data)
@@ -106,7 +106,7 @@ class Store:
         return self.write_bytes(uri, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
     def read_json(self, uri: str) -> Any:
-        with self.fs.open(self._p(uri), "rb") as f:
+        with self.fs.open(self.path(uri), "rb") as f:
             return json.loads(f.read())
 
     def write_jsonl(self, uri: str, rows: Iterable[dict]) -> tuple[int, str]:
@@ -119,11 +119,11 @@ class Store:
 
     def read_jsonl(self, uri: str) -> Iterator[dict]:
         """Yield rows; a corrupt line raises FlywheelError naming file and line number."""
-        yield from read_jsonl(uri, fs=self.fs, path=self._p(uri))
+        yield from read_jsonl(uri, fs=self.fs, path=self.path(uri))
 
     def put_dir(self, local_dir: str, uri: str) -> None:
         """Publish a local directory (e.g. a HF checkpoint) at ``uri``, replacing what was there."""
-        dest = self._p(uri)
+        dest = self.path(uri)
         if self.is_local:
             tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
             shutil.copytree(local_dir, tmp)
@@ -138,7 +138,7 @@ class Store:
     def local_dir(self, uri: str, cache_root: str | None = None) -> str:
         """A local path holding the directory at ``uri`` (itself when local, else a cached download)."""
         if self.is_local:
-            path = self._p(uri)
+            path = self.path(uri)
             if not os.path.isdir(path):
                 raise FlywheelError(f"model directory not found: {uri}")
             return path
@@ -148,19 +148,19 @@ class Store:
         if not os.path.isdir(dest):
             tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
             os.makedirs(tmp, exist_ok=True)
-            self.fs.get(self._p(uri).rstrip("/") + "/", tmp + "/", recursive=True)
+            self.fs.get(self.path(uri).rstrip("/") + "/", tmp + "/", recursive=True)
             os.replace(tmp, dest)
         return dest
 
     def local_file(self, uri: str, cache_root: str | None = None) -> str:
         if self.is_local:
-            return self._p(uri)
+            return self.path(uri)
         cache_root = cache_root or os.path.join(tempfile.gettempdir(), "flywheel-cache")
         dest = os.path.join(cache_root, hashlib.sha256(uri.encode()).hexdigest()[:16] + Path(uri).suffix)
         if not os.path.exists(dest):
             os.makedirs(cache_root, exist_ok=True)
             tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
-            self.fs.get(self._p(uri), tmp)
+            self.fs.get(self.path(uri), tmp)
             os.replace(tmp, dest)
         return dest
 
@@ -211,7 +211,7 @@ class Store:
     def clear_failure(self, round_idx: int, stage: str) -> None:
         uri = self.uri(round_dir(round_idx), stage, "_FAILED.json")
         if self.exists(uri):
-            self.fs.rm(self._p(uri))
+            self.fs.rm(self.path(uri))
 
     def failure(self, round_idx: int, stage: str) -> dict | None:
         uri = self.uri(round_dir(round_idx), stage, "_FAILED.json")

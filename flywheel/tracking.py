@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from flywheel.config import TrackingConfig
@@ -24,7 +25,7 @@ for _k, _v in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}.items
 def tracking_uri(tc: TrackingConfig, store: Store, cache_dir: str, run_name: str) -> str:
     if tc.uri:
         return tc.uri
-    base = store._p(store.root) if store.is_local else os.path.join(cache_dir, "mlflow", run_name)
+    base = store.path(store.root) if store.is_local else os.path.join(cache_dir, "mlflow", run_name)
     os.makedirs(base, exist_ok=True)
     return f"sqlite:///{os.path.abspath(base)}/mlflow.db"
 
@@ -117,13 +118,44 @@ class Tracker:
         log.info("round %d: candidate registered as %s v%s%s", round_idx, name, mv.version,
                  " and promoted to @generator" if promoted else " (not promoted)")
 
-    def _log(self, run_id: str, params: dict | None = None, metrics: dict | None = None) -> None:
-        from mlflow.entities import Metric, Param
+    def log_round_metrics(self, round_idx: int, metrics: dict[str, float]) -> None:
+        """Metrics on the round's parent run (no-op before the round has one)."""
+        parent = self._parents.get(round_idx)
+        if parent:
+            self._log(parent, metrics=metrics)
 
-        ps = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-        ms = [Metric(k.replace("/", "."), float(v), 0, 0) for k, v in (metrics or {}).items()]
-        for i in range(0, max(len(ps), len(ms)), 100):
-            self.client.log_batch(run_id, params=ps[i:i + 100], metrics=ms[i:i + 100])
+    def _log(self, run_id: str, params: dict | None = None, metrics: dict | None = None) -> None:
+        log_batch(self.client, run_id, params, metrics)
+
+
+def log_batch(client: Any, run_id: str, params: dict | None = None, metrics: dict | None = None) -> None:
+    """Params and metrics in batches of 100 (MLflow's limit); ``/`` in metric names becomes ``.``."""
+    from mlflow.entities import Metric, Param
+
+    ps = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+    ms = [Metric(k.replace("/", "."), float(v), 0, 0) for k, v in (metrics or {}).items()]
+    for i in range(0, max(len(ps), len(ms)), 100):
+        client.log_batch(run_id, params=ps[i:i + 100], metrics=ms[i:i + 100])
+
+
+def log_reward_run(uri: str, experiment: str, run_name: str, params: dict[str, Any], metrics: dict[str, float],
+                   artifacts: Sequence[str] = (), artifact_location: str | None = None) -> str:
+    """One MLflow run of ``flywheel reward`` with params, metrics and artifact files; returns its run id.
+
+    ``artifact_location`` is used when the experiment is created (None: the tracking server's default).
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(experiment, artifact_location=artifact_location)
+    run = client.create_run(exp_id, run_name=run_name, tags={"flywheel.kind": "reward"})
+    log_batch(client, run.info.run_id, params, metrics)
+    for path in artifacts:
+        if os.path.isfile(path):
+            client.log_artifact(run.info.run_id, path)
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -58,7 +58,7 @@ def tiny_llama_dir(tmp_path_factory, tokenizer_dir) -> str:
 @pytest.fixture(scope="session")
 def tiny_reward_dir(tmp_path_factory, tokenizer_dir) -> str:
     from flywheel.models import TinyModelConfig
-    from flywheel.models import build_reward_model
+    from flywheel.reward.model import build_reward_model
 
     out = tmp_path_factory.mktemp("models") / "tiny-reward"
     return build_reward_model(str(out), None, tokenizer_dir, tiny=TinyModelConfig(arch="llama"), seed=0)

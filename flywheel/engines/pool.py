@@ -81,6 +81,12 @@ class EnginePool:
                                       runtime_env={"env_vars": env})(self.engine_cls)
         return remote_cls.remote(self.spec)
 
+    def run(self, method: str, calls: Iterable[tuple], in_flight_per_actor: int = 2) -> list[dict]:
+        """``getattr(engine, method)(*args)`` for each ``args`` in ``calls``; the results in input order."""
+        results: dict[int, dict] = {}
+        self.map(method, enumerate(calls), results.__setitem__, in_flight_per_actor)
+        return [results[i] for i in range(len(results))]
+
     def map(self, method: str, jobs: Iterable[tuple[Any, tuple]], on_result: Callable[[Any, dict], None],
             in_flight_per_actor: int = 2) -> None:
         """Run ``getattr(engine, method)(*args)`` for each ``(key, args)``; call ``on_result(key, out)`` as

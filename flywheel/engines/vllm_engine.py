@@ -38,6 +38,14 @@ class EngineSpec:
     metrics: bool = False  # export vLLM's engine metrics (tokens, queue, KV cache) as Ray metrics
 
 
+def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
+    """The spec of one engine over ``model_dir`` from an :class:`flywheel.config.EngineConfig`."""
+    return EngineSpec(model=model_dir, dtype=engine.dtype, max_model_len=engine.max_model_len,
+                      kv_cache_gb=engine.kv_cache_gb, enforce_eager=engine.enforce_eager,
+                      tensor_parallel=engine.tensor_parallel, seed=seed, on_gpu=engine.gpus_per_actor > 0,
+                      metrics=engine.metrics)
+
+
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Elsewhere bf16 is emulated and slow."""
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from flywheel.errors import FlywheelError
-from flywheel.judges.reward import ATTRIBUTES, DEFAULT_WEIGHTS
+from flywheel.judges.attributes import ATTRIBUTES, DEFAULT_WEIGHTS
 from flywheel.judges.select import POLICIES
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
-from flywheel.judges.reward import ATTRIBUTES, WeightsLike, weight_vector
+from flywheel.judges.attributes import ATTRIBUTES, WeightsLike, weight_vector
 
 DEFAULT_HARD_GAP = 0.5
 

@@ -67,8 +67,9 @@ def cmd_compare(args) -> int:
     from rich.console import Console
 
     from flywheel.config import load_config
-    from flywheel.ops.compare import compare, table
-    from flywheel.runner import stage_list
+    from flywheel.ops.compare import compare
+    from flywheel.ops.report import table
+    from flywheel.rounds import stage_list
 
     cfg = load_config(args.config, args.overrides)
     rounds = _int_list(args.rounds) if args.rounds else None

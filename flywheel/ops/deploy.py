@@ -50,7 +50,7 @@ def specs(config: Optional[str], overrides: list[str]) -> list[DeploymentSpec]:
 
 def job_env() -> dict[str, str]:
     """Environment the worker gives each flow run: offline switches only (credentials stay in the worker's)."""
-    from flywheel.runner import OFFLINE_ENV
+    from flywheel.rounds import OFFLINE_ENV
 
     return {**OFFLINE_ENV, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
 
@@ -114,11 +114,11 @@ def _require_server() -> None:
     """Deployments live on a server; the ephemeral API would accept them and forget them on exit."""
     from prefect.settings import PREFECT_API_URL
 
-    from flywheel.ops.services import _healthy
+    from flywheel.ops.services import healthy
 
     api = PREFECT_API_URL.value()
     if not api:
         raise FlywheelError("PREFECT_API_URL is not set: start the server with `flywheel services up` "
                             "and export the lines it prints")
-    if not _healthy(f"{api.rstrip('/')}/health"):
+    if not healthy(f"{api.rstrip('/')}/health"):
         raise FlywheelError(f"Prefect server at {api} is not answering: `flywheel services up`, or check PREFECT_API_URL")

@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any
 
-from flywheel.ops.compare import columns, fmt
+from flywheel.ops.rows import EVAL, REWARD, SIZES, THROUGHPUT, columns, fmt
 
 
 def chart_png(rows: list[dict], stages: list[str], title: str) -> bytes:
@@ -97,3 +97,25 @@ def write_report(store: Any, out_uri: str, rows: list[dict], stages: list[str], 
     store.write_bytes(paths["html"], html_page(rows, stages, title, png).encode())
     store.write_bytes(paths["json"], json.dumps(rows, indent=2, default=str).encode())
     return paths
+
+
+def table(rows: list[dict], stages: list[str], title: str):
+    """A rich Table with a column per round: identity, metric rows, then seconds per stage."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("")
+    for r in rows:
+        t.add_column(f"round {r['round']}", justify="right")
+    t.add_row("[bold]promoted[/]", *[fmt(r["promoted"]) for r in rows])
+    groups = (("eval", EVAL), ("judge", REWARD), ("rows", SIZES), ("speed", THROUGHPUT))
+    for name, group in groups:
+        t.add_section()
+        for i, (header, _) in enumerate(group):
+            t.add_row(f"{name}: {header}" if i == 0 else f"      {header}", *[fmt(r[header]) for r in rows])
+    t.add_section()
+    used = [s for s in stages if any(s in r["stage_seconds"] for r in rows)]
+    for i, s in enumerate(used):
+        t.add_row(f"{'seconds: ' if i == 0 else '         '}{s}", *[fmt(r["stage_seconds"].get(s)) for r in rows])
+    t.add_row("[bold]total seconds[/]", *[fmt(r["total seconds"]) for r in rows])
+    return t

@@ -96,7 +96,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
             return resp.status == 200
@@ -114,7 +114,7 @@ def recorded(home: str) -> list[dict]:
             with open(os.path.join(home, fn)) as f:
                 rec = json.load(f)
             rec["alive"] = _alive(rec["pid"])
-            rec["healthy"] = rec["alive"] and _healthy(rec["health"])
+            rec["healthy"] = rec["alive"] and healthy(rec["health"])
             rows.append(rec)
     return rows
 
@@ -142,7 +142,7 @@ def start(services: list[Service], home: str, cwd: str, timeout: float = 180.0) 
         with open(_pidfile(home, svc.name), "w") as f:
             json.dump(rec, f, indent=2)
         deadline = time.time() + timeout
-        while not _healthy(svc.health):
+        while not healthy(svc.health):
             if proc.poll() is not None:
                 raise FlywheelError(f"{svc.name} exited with code {proc.returncode}; see {log_path}")
             if time.time() > deadline:

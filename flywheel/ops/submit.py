@@ -82,7 +82,7 @@ def job_command(command: list[str], address: str, root: str | None) -> list[str]
 
 def runtime_env(working_dir: str, env: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The job's runtime env: the checkout as working dir, offline switches, user env (no secrets)."""
-    from flywheel.runner import OFFLINE_ENV
+    from flywheel.rounds import OFFLINE_ENV
 
     check_env(env)
     extra = dict(extra or {})

@@ -57,7 +57,7 @@ def _backbone(cfg: Config, rc: RewardConfig) -> str:
 
 
 def cmd_train(args) -> int:
-    from flywheel.reward.train import train
+    from flywheel.reward.drivers import train
 
     cfg, rc = load(args.config, args.overrides)
     out, _ = _paths(cfg, rc)
@@ -68,7 +68,7 @@ def cmd_train(args) -> int:
     if cfg.tracking.enabled:
         from dataclasses import asdict
 
-        from flywheel.engines.reward_scoring import log_reward_run
+        from flywheel.tracking import log_reward_run
 
         params = {"data": ",".join(args.data or [rc.train_file]), "backbone": _backbone(cfg, rc), "out_dir": out,
                   "trainable_layers": rc.trainable_layers, **{f"stage.{k}": v for k, v in asdict(rc.stage).items()}}
@@ -80,7 +80,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from flywheel.reward.train import evaluate_models, initial_reward_model
+    from flywheel.reward.drivers import evaluate_models, initial_reward_model
 
     cfg, rc = load(args.config, args.overrides)
     if args.scorer:
@@ -98,7 +98,7 @@ def cmd_eval(args) -> int:
 
 
 def _log(cfg: Config, rc: RewardConfig, models: dict[str, str], data: str, results: dict, eval_dir: str) -> None:
-    from flywheel.engines.reward_scoring import log_reward_run
+    from flywheel.tracking import log_reward_run
 
     for name, metrics in results.items():
         log_reward_run(_tracking_uri(cfg), _experiment(cfg), f"reward-eval/{name}",

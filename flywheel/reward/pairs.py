@@ -19,10 +19,10 @@ from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.metrics import DEFAULT_HARD_GAP, ground_truth_gap
-from flywheel.judges.reward import ATTRIBUTES, WeightsLike
+from flywheel.judges.attributes import ATTRIBUTES, WeightsLike
 from flywheel.judges.verifiers import verify
 from flywheel.store import fingerprint
-from flywheel.train.reward_data import row_messages
+from flywheel.reward.data import row_messages
 
 
 def _attrs(row: Mapping[str, Any]) -> dict[str, Any]:

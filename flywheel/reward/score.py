@@ -1,6 +1,6 @@
 """Reward scoring with transformers: the reference path that the vLLM pooling scores are checked against.
 
-Same text as the vLLM scorer (:func:`flywheel.train.reward_data.render`), right-padded batches, and the
+Same text as the vLLM scorer (:func:`flywheel.reward.data.render`), right-padded batches, and the
 model's own last-non-pad-token pooling; outputs are the raw 5 head values (no activation).
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from flywheel.train.reward_data import render
+from flywheel.reward.data import render
 
 
 class HFRewardScorer:

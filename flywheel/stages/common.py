@@ -29,7 +29,7 @@ class Context:
     cfg: Config
     store: Store
     round: int
-    engines: Any = None  # flywheel.stages.runtime.EngineCache, created lazily
+    engines: Any = None  # flywheel.engines.cache.EngineCache, created lazily
     tracker: Any = None  # flywheel.tracking.Tracker or None
     cache: dict = field(default_factory=dict)
 
@@ -45,7 +45,7 @@ class Context:
         return man
 
 
-def run_stage(ctx: Context, name: str, fp_parts: Iterable[Any], body: Callable[[str], tuple[dict, dict]],
+def run_once(ctx: Context, name: str, fp_parts: Iterable[Any], body: Callable[[str], tuple[dict, dict]],
               inputs: dict[str, str] | None = None) -> dict:
     """Skip if done, else run ``body(fp) -> (outputs, metrics)`` and publish the manifest.
 
@@ -182,7 +182,7 @@ def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches
         rows = list(ctx.store.read_jsonl(uri))
         import hashlib
 
-        data = ctx.store.fs.cat_file(ctx.store._p(uri))
+        data = ctx.store.fs.cat_file(ctx.store.path(uri))
         parts.append({"uri": uri, "sha256": hashlib.sha256(data).hexdigest(), "count": len(rows)})
         total += len(rows)
     metrics = {"rows": total, "tokens": stats["tokens"], "wall_seconds": round(wall, 3),

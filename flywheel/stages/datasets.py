@@ -14,7 +14,7 @@ Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow T
 from __future__ import annotations
 
 from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
-from flywheel.stages.common import Context, lineage, read_output, run_stage, section, write_parts
+from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 
 CODE_KINDS = ("code",)
 
@@ -64,4 +64,4 @@ def run(ctx: Context) -> dict:
                    **{f"pairs/{k}": v for k, v in pair_stats.as_dict().items()}}
         return outputs, metrics
 
-    return run_stage(ctx, "datasets", [jman["fingerprint"], section(jc)], body, inputs={"judge": jman["fingerprint"]})
+    return run_once(ctx, "datasets", [jman["fingerprint"], section(jc)], body, inputs={"judge": jman["fingerprint"]})

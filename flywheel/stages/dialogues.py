@@ -15,60 +15,13 @@ datasets stage can keep the well-rated ones for SFT.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 
-from flywheel.sdg.dialogue import clean_user_turn, select_personas, user_turn_prompt
+from flywheel.sdg.pipelines import pick_openers, role_play
 from flywheel.sdg.rows import prompt_id
-from flywheel.stages.common import Context, lineage, read_output, run_stage, section, write_parts
-from flywheel.stages.runtime import engines, generator, model_dir
+from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
+from flywheel.stages.roles import engines, generator, model_dir
 from flywheel.stages.sdg_engine import StepAsker, sampling_hash
-from flywheel.stages.sdg_pipelines import Ask, clean_answer, reply
-
-
-def role_play(ask: Ask, openers: list[dict], personas: list[dict], turns: int,
-              skipped: Counter) -> list[tuple[dict, dict, list[dict]]]:
-    """Run the dialogues: (opener row, persona, messages) for each that reached ``turns`` user turns.
-
-    Args:
-        ask: ``(step, [(key, messages, sampling name)]) -> {key: text}``.
-        openers: prompt rows with one user message.
-        personas: one persona per opener (``{"name", "description"}``).
-        turns: user turns per dialogue (the opener counts as the first).
-        skipped: counts of dropped dialogues by reason.
-    """
-    live = {i: [dict(o["messages"][0])] for i, o in enumerate(openers)}
-    for t in range(1, turns + 1):
-        replies = ask(f"assistant_{t}", [(str(i), msgs, "answer") for i, msgs in live.items()])
-        for i in list(live):
-            answer = clean_answer(reply(replies, str(i)))
-            if answer is None:
-                skipped["assistant_turn_unusable"] += 1
-                del live[i]
-            else:
-                live[i].append({"role": "assistant", "content": answer})
-        if t == turns:
-            break
-        replies = ask(f"user_{t + 1}", [(str(i), user_turn_prompt(msgs, personas[i]), "prompt")
-                                        for i, msgs in live.items()])
-        for i in list(live):
-            turn = clean_user_turn(reply(replies, str(i)))
-            if turn is None:
-                skipped["user_turn_unusable"] += 1
-                del live[i]
-            else:
-                live[i].append({"role": "user", "content": turn})
-    return [(openers[i], personas[i], msgs) for i, msgs in sorted(live.items())]
-
-
-def pick_openers(rows: list[dict], count: int, names: list[str], seed: int) -> tuple[list[dict], list[dict]]:
-    """``count`` single-turn training prompts (seeded shuffle) and a persona for each (seeded choice)."""
-    rng = random.Random(seed)
-    singles = [r for r in rows if r.get("split", "train") == "train" and len(r["messages"]) == 1]
-    rng.shuffle(singles)
-    chosen = singles[:count]
-    pool = select_personas(names)
-    return chosen, [rng.choice(pool) for _ in chosen]
 
 
 def run(ctx: Context) -> dict:
@@ -94,5 +47,5 @@ def run(ctx: Context) -> dict:
                    **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **ask.metrics()}
         return {"dialogues": out}, metrics
 
-    return run_stage(ctx, "dialogues", [pm["fingerprint"], gen, samplings, sdg.dialogues, sdg.dialogue_turns,
+    return run_once(ctx, "dialogues", [pm["fingerprint"], gen, samplings, sdg.dialogues, sdg.dialogue_turns,
                                         list(sdg.personas), sdg.seed], body, inputs={"prompts": pm["fingerprint"]})

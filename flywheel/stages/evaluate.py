@@ -1,13 +1,13 @@
-"""Stages ``evaluate`` and ``promote``: held-out suite, reward-model score, win rate, the promotion decision."""
+"""Stage ``evaluate``: the candidate and the current generator answer the held-out suite; reward and verifiers score."""
 
 from __future__ import annotations
 
-from flywheel.evaluate import decide, summarize
-from flywheel.judges.reward import ATTRIBUTES, aggregate
+from flywheel.evals.gate import summarize
+from flywheel.judges.attributes import ATTRIBUTES, aggregate
 from flywheel.judges.verifiers import verify
-from flywheel.stages.common import Context, read_prompt_file, run_stage, section
-from flywheel.stages.runtime import engines, generator, model_dir, reward_model
-from flywheel.stages.train import stage_names
+from flywheel.stages.common import Context, read_prompt_file, run_once, section
+from flywheel.stages.roles import engines, generator, model_dir, reward_model
+from flywheel.stages.training import stage_names
 
 
 def candidate(ctx: Context) -> dict:
@@ -20,19 +20,17 @@ def candidate(ctx: Context) -> dict:
 def _answers(ctx: Context, model_uri: str, prompts: list[dict]) -> list[str]:
     pool = engines(ctx).chat(model_dir(ctx, model_uri))
     sampling = {"temperature": 0.0, "max_tokens": ctx.cfg.eval.max_tokens}
-    out: dict[int, list[str]] = {}
-    pool.map("chat", [(0, ([p["messages"] for p in prompts], sampling, 1))], lambda k, r: out.__setitem__(k, r["texts"]))
-    return [t[0] for t in out[0]]
+    (out,) = pool.run("chat", [([p["messages"] for p in prompts], sampling, 1)])
+    return [t[0] for t in out["texts"]]
 
 
 def _scores(ctx: Context, rm_uri: str, prompts: list[dict], answers: list[str]) -> list[dict]:
     pool = engines(ctx).reward(model_dir(ctx, rm_uri, "reward model"))
     convs = [p["messages"] + [{"role": "assistant", "content": a}] for p, a in zip(prompts, answers)]
-    out: dict[int, list] = {}
-    pool.map("score", [(0, (convs,))], lambda k, r: out.__setitem__(k, r["scores"]))
+    (out,) = pool.run("score", [(convs,)])
     weights = dict(ctx.cfg.judges.weights)
     rows = []
-    for p, a, raw in zip(prompts, answers, out[0]):
+    for p, a, raw in zip(prompts, answers, out["scores"]):
         scores = dict(zip(ATTRIBUTES, raw))
         rows.append({"prompt_id": p["id"], "reward": aggregate(scores, weights), "scores": scores,
                      "verified": verify(p.get("meta"), a), "chars": len(a)})
@@ -54,23 +52,5 @@ def run(ctx: Context) -> dict:
         sha = ctx.store.write_json(uri, results)
         return {"results": {"uri": uri, "sha256": sha, "count": len(prompts)}}, metrics
 
-    return run_stage(ctx, "evaluate", [cand["fingerprint"], gen, rm, section(ec), dict(ctx.cfg.judges.weights)],
+    return run_once(ctx, "evaluate", [cand["fingerprint"], gen, rm, section(ec), dict(ctx.cfg.judges.weights)],
                      body, inputs={"candidate": cand["fingerprint"]})
-
-
-def promote(ctx: Context) -> dict:
-    """Move the generator to the candidate only if it beats the current one by ``eval.margin``."""
-    eman = ctx.manifest("evaluate")
-    cand, gen = candidate(ctx), generator(ctx)
-    ec = ctx.cfg.eval
-
-    def body(fp: str):
-        promoted, reason = decide(eman["metrics"], ec.metric, ec.margin)
-        new = {"uri": cand["uri"], "id": cand["id"], "round_promoted": ctx.round} if promoted else gen
-        metrics = {"promoted": int(promoted), **{k: v for k, v in eman["metrics"].items() if isinstance(v, (int, float))}}
-        if ctx.tracker is not None:
-            ctx.tracker.register(ctx.round, cand, promoted, reason)
-        return {"generator": new, "candidate": cand, "decision": {"promoted": promoted, "reason": reason}}, metrics
-
-    return run_stage(ctx, "promote", [eman["fingerprint"], ec.metric, ec.margin], body,
-                     inputs={"evaluate": eman["fingerprint"]})

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 
-from flywheel.judges.reward import ATTRIBUTES, aggregate
+from flywheel.judges.attributes import ATTRIBUTES, aggregate
 from flywheel.judges.llm_select import judge_requests, pairwise_select
 from flywheel.judges.select import group_by_prompt
 from flywheel.judges.verifiers import verify
-from flywheel.stages.common import Context, batched, map_parts, read_output, run_stage, section, write_parts
-from flywheel.stages.runtime import engines, generator, model_dir, reward_model
+from flywheel.stages.common import Context, batched, map_parts, read_output, run_once, section, write_parts
+from flywheel.stages.roles import engines, generator, model_dir, reward_model
 
 
 def judge_model(ctx: Context) -> dict:
@@ -113,4 +113,4 @@ def run(ctx: Context) -> dict:
     dfp = dman["fingerprint"] if dman else None
     fp_parts = [rman["fingerprint"], dfp, rm, section(jc)] + ([judge_model(ctx)] if jc.llm_judge else [])
     inputs = {"responses": rman["fingerprint"], **({"dialogues": dfp} if dfp else {})}
-    return run_stage(ctx, "judge", fp_parts, body, inputs=inputs)
+    return run_once(ctx, "judge", fp_parts, body, inputs=inputs)

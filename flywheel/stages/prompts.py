@@ -3,11 +3,11 @@
 Nemotron-4 340B report, section 3.2.1: open Q&A (topics -> subtopics -> questions -> refinement), writing tasks
 per document type (refined), closed Q&A over supplied documents, math and Python problems from keywords,
 verifiable instruction-following prompts (single-turn, multi-turn, second-turn revision) and two-turn prompts.
-The pipelines live in :mod:`flywheel.stages.sdg_pipelines` (builders/collectors around one ``ask``); every
+The pipelines live in :mod:`flywheel.sdg.pipelines` (builders/collectors around one ``ask``); every
 generation step streams its replies to parts (:class:`flywheel.stages.sdg_engine.StepAsker`), so a killed stage
 resumes without regenerating finished batches. The rows then pass the quality filters one at a time (length,
 format, refusal, exact and near-duplicate removal) on their way to the output parts; each filter's removals
-are stage metrics, which ``run_stage`` logs to MLflow.
+are stage metrics, which ``run_once`` logs to MLflow.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from flywheel.sdg import templates
 from flywheel.sdg.config import SDGConfig, with_defaults
 from flywheel.sdg.quality import ExactDeduper, NearDeduper, is_refusal, is_well_formed, last_text, row_text
 from flywheel.sdg.rows import make_prompt_row, split_for
-from flywheel.stages.common import (Context, builtin_or_path, lineage, read_prompt_file, run_stage, section,
+from flywheel.stages.common import (Context, builtin_or_path, lineage, read_prompt_file, run_once, section,
                                     write_parts)
-from flywheel.stages.runtime import engines, generator, model_dir
+from flywheel.stages.roles import engines, generator, model_dir
 from flywheel.stages.sdg_engine import StepAsker, sampling_hash
-from flywheel.stages.sdg_pipelines import (Ask, Item, closed_qa_requests, collect_closed_qa, collect_list,
+from flywheel.sdg.pipelines import (Ask, Item, closed_qa_requests, collect_closed_qa, collect_list,
                                            collect_problems, collect_refined, followup_requests, if_answer_requests,
                                            if_rows, merge_topics, plan_if, problem_requests, refine_requests,
                                            two_turn_answer_requests, two_turn_firsts, two_turn_rows)
@@ -184,5 +184,5 @@ def run(ctx: Context) -> dict:
                    **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **gen_m}
         return {"prompts": out}, metrics
 
-    return run_stage(ctx, "prompts", [gen, samplings, section(sdg), list(g.prompt_files), g.max_prompts,
+    return run_once(ctx, "prompts", [gen, samplings, section(sdg), list(g.prompt_files), g.max_prompts,
                                       fingerprint(documents)], body)

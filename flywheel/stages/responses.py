@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from itertools import islice
 
-from flywheel.stages.common import Context, lineage, map_parts, read_output, run_stage, section
-from flywheel.stages.runtime import engines, generator, model_dir
+from flywheel.stages.common import Context, lineage, map_parts, read_output, run_once, section
+from flywheel.stages.roles import engines, generator, model_dir
 from flywheel.stages.sdg_engine import even_batches, sampling_hash
 
 
@@ -70,5 +70,5 @@ def run(ctx: Context) -> dict:
 
     # one model hashes as before the list existed, so runs made then are still recognised as done
     fp_parts = [pm["fingerprint"], models[0] if len(models) == 1 else models, sampling, k]
-    return run_stage(ctx, "responses", fp_parts + ([g.response_prompts] if g.response_prompts else []), body,
+    return run_once(ctx, "responses", fp_parts + ([g.response_prompts] if g.response_prompts else []), body,
                      inputs={"prompts": pm["fingerprint"]})

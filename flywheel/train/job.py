@@ -112,7 +112,8 @@ class LocalRuntime:
         return metrics
 
 
-def _file_digest(path: str) -> str | None:
+def file_digest(path: str) -> str | None:
+    """sha256 of the bytes of a local file, or None when there is no such file."""
     if not os.path.isfile(path):
         return None
     h = hashlib.sha256()
@@ -126,8 +127,8 @@ def job_fingerprint(job: TrainJob, code_replay: float) -> str:
     """Identity of a job's inputs: kind, stage, model weights, data contents and the replay share."""
     models = [reference.model_fingerprint(p) for p in (job.init_model, job.ref_model) if p]
     return fingerprint(
-        job.kind, asdict(job.stage), models, [_file_digest(p) for p in job.data],
-        [_file_digest(p) for p in job.replay_data], code_replay if job.replay_data else None,
+        job.kind, asdict(job.stage), models, [file_digest(p) for p in job.data],
+        [file_digest(p) for p in job.replay_data], code_replay if job.replay_data else None,
         *([_lora_dict(job.lora)] if _lora_on(job) else []),
     )
 
@@ -199,12 +200,8 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
 
     ``on_step`` receives each optimizer step's metrics, reduced over ranks (every rank calls it).
     """
-    if job.kind == "reward":  # reward-model regression (flywheel.train.reward_job)
-        from flywheel.train.reward_job import run_reward_job
-
-        return run_reward_job(job, rt, on_step)
-    if job.kind not in ("sft", "dpo", "rpo"):
-        raise FlywheelError(f"train job {job.name}: kind must be sft, dpo, rpo or reward, got {job.kind!r}")
+    if job.kind not in ("sft", "dpo", "rpo"):  # reward jobs: flywheel.reward.job.run_reward_job
+        raise FlywheelError(f"train job {job.name}: kind must be sft, dpo or rpo, got {job.kind!r}")
     if job.kind != "sft" and not job.ref_model:
         raise FlywheelError(f"train job {job.name}: {job.kind} needs ref_model")
     if not job.data:

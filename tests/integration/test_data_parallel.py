@@ -32,7 +32,7 @@ WORKER = textwrap.dedent(
     import torch
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
-    from flywheel.engines.train import DeepSpeedRuntime
+    from flywheel.engines.ray_train import DeepSpeedRuntime
     from flywheel.train.config import StageConfig
     from flywheel.train.data import collate_pairs, pair_examples
     from flywheel.train.loop import preference_step

@@ -12,7 +12,7 @@ def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tin
     import ray
 
     from flywheel.config import EngineConfig, RayConfig
-    from flywheel.stages.runtime import EngineCache
+    from flywheel.engines.cache import EngineCache
 
     if ray.is_initialized():
         ray.shutdown()

@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, socket, sys, time, urllib.request
     import ray
-    from flywheel.engines.train import _StepGauges
+    from flywheel.engines.ray_train import _StepGauges
     from flywheel.engines.vllm_engine import ChatEngine, EngineSpec
 
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()

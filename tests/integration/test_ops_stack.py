@@ -207,7 +207,7 @@ def test_deployment_runs_through_server_and_worker(services, submitted_run):
     (run,) = runs["flow_runs"]
     assert run["state"] == "COMPLETED" and run["parameters"]["round_idx"] == 2
     assert run["parameters"]["overrides"] == [f"run.root={root}", "eval.margin=-100"]
-    from flywheel.runner import STAGES as FLOW_STAGES
+    from flywheel.rounds import STAGES as FLOW_STAGES
 
     assert len(run["tasks"]) == len(FLOW_STAGES) and all(s == "COMPLETED" for s in run["tasks"].values())
     # the stages were already done: the deployment resumed, it did not redo work

@@ -35,7 +35,7 @@ def _engine_cfg():
 def test_vllm_pooling_scores_match_transformers(tiny_reward_dir, ray_local):
     from flywheel.config import RayConfig
     from flywheel.engines.reward_scoring import vllm_scorer
-    from flywheel.judges.reward import aggregate
+    from flywheel.judges.attributes import aggregate
     from flywheel.reward.score import HFRewardScorer
 
     expected = HFRewardScorer(tiny_reward_dir, batch_size=2).score(CONVERSATIONS)
@@ -59,7 +59,7 @@ def test_reward_training_on_ray_deepspeed_then_vllm_eval(tmp_path, cache_dir, ra
     from flywheel.models import TinyModelConfig
     from flywheel.reward.config import RewardConfig
     from flywheel.reward.helpsteer_set import build
-    from flywheel.reward.train import evaluate_models, train
+    from flywheel.reward.drivers import evaluate_models, train
     from flywheel.train.config import StageConfig, TrainConfig
 
     train_rows, held_rows = build()

@@ -35,7 +35,8 @@ def sdg_run(tmp_path_factory, tiny_policy_dir, tiny_llama_dir):
     from flywheel.config import load_config
     from flywheel.stages import dialogues, prompts, responses
     from flywheel.stages.common import Context
-    from flywheel.stages.runtime import EngineCache, engines, model_dir
+    from flywheel.engines.cache import EngineCache
+    from flywheel.stages.roles import engines, model_dir
     from flywheel.store import Store
 
     run_root = str(tmp_path_factory.mktemp("sdg") / "run")

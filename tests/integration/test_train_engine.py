@@ -49,7 +49,7 @@ def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from flywheel.engines.train import TrainJob, run_training
+    from flywheel.engines.ray_train import TrainJob, run_training
     from flywheel.train.config import StageConfig, TrainConfig
 
     sft, pref = _write(tmp_path / "sft.jsonl", SFT_ROWS), _write(tmp_path / "pref.jsonl", PREF_ROWS)
@@ -93,7 +93,7 @@ def test_lora_under_deepspeed_zero2_exports_a_merged_checkpoint(tmp_path, tiny_p
     import torch
     from safetensors import safe_open
 
-    from flywheel.engines.train import TrainJob, run_training
+    from flywheel.engines.ray_train import TrainJob, run_training
     from flywheel.train.config import LoraConfig, StageConfig, TrainConfig
 
     sft = _write(tmp_path / "sft.jsonl", SFT_ROWS)
@@ -117,7 +117,7 @@ RUNNER = textwrap.dedent(
     """
     import json, sys
     from flywheel.engines.pool import ensure_ray
-    from flywheel.engines.train import TrainJob, run_training
+    from flywheel.engines.ray_train import TrainJob, run_training
     from flywheel.train.config import StageConfig, TrainConfig
 
     model, data, out, storage = sys.argv[1:5]

@@ -63,7 +63,7 @@ def test_judges_import_without_torch_or_engines():
 
     code = (
         "import sys; import flywheel.judges.config, flywheel.judges.select, flywheel.judges.verifiers, "
-        "flywheel.judges.metrics, flywheel.judges.pairwise, flywheel.judges.reward; "
+        "flywheel.judges.metrics, flywheel.judges.pairwise, flywheel.judges.attributes; "
         "print(sorted(m for m in ('torch', 'ray', 'vllm', 'deepspeed', 'prefect', 'mlflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

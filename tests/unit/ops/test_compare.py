@@ -1,7 +1,8 @@
 import pytest
 
 from flywheel.errors import FlywheelError
-from flywheel.ops.compare import flatten, fmt, row, rows_from_store, stage_seconds, table
+from flywheel.ops.report import table
+from flywheel.ops.rows import flatten, fmt, row, rows_from_store, stage_seconds
 from flywheel.ops.report import html_page, write_report
 from flywheel.store import Store
 

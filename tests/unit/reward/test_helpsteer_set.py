@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from flywheel.judges.reward import ATTRIBUTES
+from flywheel.judges.attributes import ATTRIBUTES
 from flywheel.judges.verifiers import verify
 from flywheel.reward import helpsteer_set
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flywheel.reward.evaluate import conversations_of, evaluate
+from flywheel.reward.accuracy import conversations_of, evaluate
 from flywheel.reward.pairs import helpsteer_pairs, preference_pairs
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from flywheel.errors import FlywheelError
-from flywheel.train.reward_data import RewardExample, collate_reward, parse_prompt, reward_examples, row_messages
+from flywheel.reward.data import RewardExample, collate_reward, parse_prompt, reward_examples, row_messages
 
 
 def test_multi_turn_helpsteer_prompt_becomes_alternating_messages():

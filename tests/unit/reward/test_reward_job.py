@@ -11,8 +11,8 @@ import torch
 from flywheel.train.config import StageConfig
 from flywheel.train.job import LocalRuntime
 from flywheel.train.loop import TorchEngine
-from flywheel.train.reward_data import collate_reward, RewardExample
-from flywheel.train.reward_loop import freeze_lower_layers, reward_step
+from flywheel.reward.data import collate_reward, RewardExample
+from flywheel.reward.loop import freeze_lower_layers, reward_step
 
 
 class _Out:
@@ -59,7 +59,7 @@ def test_freeze_keeps_top_layers_norm_and_head(tiny_reward_dir):
 def test_reward_job_trains_exports_and_skips_when_done(tmp_path, tiny_reward_dir):
     from transformers import AutoModelForSequenceClassification
 
-    from flywheel.train.reward_job import RewardJob, run_reward_job
+    from flywheel.reward.job import RewardJob, run_reward_job
 
     rows = [{"prompt": f"Say {w}.", "response": w, "helpfulness": 4.0 if i % 2 else 0.0, "correctness": 2.0,
              "coherence": 3.0, "complexity": 1.0, "verbosity": 1.0} for i, w in enumerate(["a", "b", "c", "d"] * 3)]

@@ -6,8 +6,8 @@ import pytest
 
 from flywheel.config import load_config
 from flywheel.errors import FlywheelError
-from flywheel.runner import stage_list, status
-from flywheel.stages.common import Context, read_output, read_prompt_file, run_stage, write_parts
+from flywheel.rounds import stage_list, status
+from flywheel.stages.common import Context, read_output, read_prompt_file, run_once, write_parts
 from flywheel.store import Store
 
 
@@ -46,12 +46,12 @@ def test_run_stage_skips_when_fingerprint_matches_and_reruns_when_not(tmp_path):
         calls.append(fp)
         return {"rows": write_parts(ctx, "prompts", fp, [{"i": i} for i in range(3)], part_size=2)}, {"n": 3}
 
-    first = run_stage(ctx, "prompts", ["a"], body)
-    again = run_stage(ctx, "prompts", ["a"], body)
+    first = run_once(ctx, "prompts", ["a"], body)
+    again = run_once(ctx, "prompts", ["a"], body)
     assert len(calls) == 1 and again["skipped"] and again["fingerprint"] == first["fingerprint"]
     assert [r["i"] for r in read_output(ctx, first, "rows")] == [0, 1, 2]
     assert [p["count"] for p in first["outputs"]["rows"]["parts"]] == [2, 1]
-    changed = run_stage(ctx, "prompts", ["b"], body)
+    changed = run_once(ctx, "prompts", ["b"], body)
     assert len(calls) == 2 and changed["fingerprint"] != first["fingerprint"]
 
 
@@ -62,9 +62,9 @@ def test_failed_stage_is_marked_and_reported_by_status(tmp_path):
         raise FlywheelError("broken input")
 
     with pytest.raises(FlywheelError):
-        run_stage(ctx, "judge", ["x"], boom)
+        run_once(ctx, "judge", ["x"], boom)
     assert ctx.store.manifest(1, "judge") is None
-    run_stage(ctx, "prompts", ["x"], lambda fp: ({}, {}))
+    run_once(ctx, "prompts", ["x"], lambda fp: ({}, {}))
     rows = status(ctx.cfg, ctx.store)
     assert rows[0]["stages"]["prompts"] == "done"
     assert rows[0]["stages"]["judge"] == "failed"

@@ -115,7 +115,7 @@ def test_instruction_following_shapes():
 
 
 def test_multi_turn_and_revision_need_an_answer():
-    from flywheel.stages.sdg_pipelines import Item, if_answer_requests, if_rows, plan_if
+    from flywheel.sdg.pipelines import Item, if_answer_requests, if_rows, plan_if
 
     import random
 

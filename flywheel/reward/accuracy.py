@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flywheel.judges.metrics import accuracy_by_category
-from flywheel.judges.reward import ATTRIBUTES, WeightsLike, aggregate
+from flywheel.judges.attributes import ATTRIBUTES, WeightsLike, aggregate
 
 ScoreFn = Callable[[list[list[dict]]], list[list[float]]]
 

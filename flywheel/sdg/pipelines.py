@@ -28,6 +28,7 @@ from typing import Any
 from flywheel.sdg import if_prompts, parse, templates, two_turn
 from flywheel.sdg.config import SDGConfig
 from flywheel.sdg.defaults import CODE_LEVELS, MATH_LEVELS
+from flywheel.sdg.dialogue import clean_user_turn, select_personas, user_turn_prompt
 from flywheel.sdg.parse import strip_think
 from flywheel.sdg.quality import is_refusal, normalize_text
 from flywheel.sdg.rows import make_prompt_row
@@ -267,3 +268,50 @@ def two_turn_rows(firsts: Sequence[str], answers: dict[str, str], followups: dic
         rows.append(make_prompt_row("two_turn", two_turn.two_turn_messages(q, answer, follow),
                                     meta={"first_turn": q}, lineage={"template": "followup_prompt"}))
     return rows
+
+
+# ---- role-played dialogues (report section 3.2.2) ---------------------------------------------------
+
+def role_play(ask: Ask, openers: list[dict], personas: list[dict], turns: int,
+              skipped: Counter) -> list[tuple[dict, dict, list[dict]]]:
+    """Run the dialogues: (opener row, persona, messages) for each that reached ``turns`` user turns.
+
+    Args:
+        ask: ``(step, [(key, messages, sampling name)]) -> {key: text}``.
+        openers: prompt rows with one user message.
+        personas: one persona per opener (``{"name", "description"}``).
+        turns: user turns per dialogue (the opener counts as the first).
+        skipped: counts of dropped dialogues by reason.
+    """
+    live = {i: [dict(o["messages"][0])] for i, o in enumerate(openers)}
+    for t in range(1, turns + 1):
+        replies = ask(f"assistant_{t}", [(str(i), msgs, "answer") for i, msgs in live.items()])
+        for i in list(live):
+            answer = clean_answer(reply(replies, str(i)))
+            if answer is None:
+                skipped["assistant_turn_unusable"] += 1
+                del live[i]
+            else:
+                live[i].append({"role": "assistant", "content": answer})
+        if t == turns:
+            break
+        replies = ask(f"user_{t + 1}", [(str(i), user_turn_prompt(msgs, personas[i]), "prompt")
+                                        for i, msgs in live.items()])
+        for i in list(live):
+            turn = clean_user_turn(reply(replies, str(i)))
+            if turn is None:
+                skipped["user_turn_unusable"] += 1
+                del live[i]
+            else:
+                live[i].append({"role": "user", "content": turn})
+    return [(openers[i], personas[i], msgs) for i, msgs in sorted(live.items())]
+
+
+def pick_openers(rows: list[dict], count: int, names: list[str], seed: int) -> tuple[list[dict], list[dict]]:
+    """``count`` single-turn training prompts (seeded shuffle) and a persona for each (seeded choice)."""
+    rng = random.Random(seed)
+    singles = [r for r in rows if r.get("split", "train") == "train" and len(r["messages"]) == 1]
+    rng.shuffle(singles)
+    chosen = singles[:count]
+    pool = select_personas(names)
+    return chosen, [rng.choice(pool) for _ in chosen]

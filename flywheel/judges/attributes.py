@@ -5,21 +5,18 @@ HelpSteer2 attributes per response and uses their weighted sum as the scalar rew
 weights are the ones published with the Nemotron-4-340B-Reward model card:
 helpfulness 0.3, correctness 0.74, coherence 0.46, complexity 0.47, verbosity -0.33.
 
-Record-level helpers (``aggregate``, ``helpsteer_row_to_target``, ``weight_vector``) are plain Python;
-the tensor functions import torch when called, so configuration and selection code can import this
-module without loading torch.
+Plain Python only (``aggregate``, ``helpsteer_row_to_target``, ``weight_vector``): configuration, judging
+and selection code import it without loading torch. The tensor forms used to train the reward model live
+in :mod:`flywheel.reward.losses`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flywheel.errors import FlywheelError
-
-if TYPE_CHECKING:
-    import torch
 
 ATTRIBUTES: tuple[str, ...] = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 
@@ -92,65 +89,6 @@ def aggregate(scores: Mapping[str, float] | Sequence[float], weights: WeightsLik
     if not all(math.isfinite(v) for v in values):
         raise FlywheelError(f"reward scores: non-finite value in {values}")
     return math.fsum(wi * si for wi, si in zip(w, values))
-
-
-def aggregate_tensor(scores: torch.Tensor, weights: torch.Tensor | WeightsLike = None) -> torch.Tensor:
-    """Batched weighted reward.
-
-    Args:
-        scores: ``[batch, 5]`` attribute predictions in ``ATTRIBUTES`` order.
-        weights: ``[5]`` tensor, or anything ``weight_vector`` accepts.
-
-    Returns:
-        ``[batch]`` rewards, in the dtype and on the device of ``scores``.
-
-    Raises:
-        FlywheelError: ``scores`` is not ``[batch, 5]`` or ``weights`` is not ``[5]``.
-    """
-    import torch
-
-    if scores.dim() != 2 or scores.shape[-1] != len(ATTRIBUTES):
-        raise FlywheelError(f"aggregate_tensor: scores must be [batch, {len(ATTRIBUTES)}], got {list(scores.shape)}")
-    if isinstance(weights, torch.Tensor):
-        if weights.shape != (len(ATTRIBUTES),):
-            raise FlywheelError(f"aggregate_tensor: weights must be [{len(ATTRIBUTES)}], got {list(weights.shape)}")
-        w = weights.to(dtype=scores.dtype, device=scores.device)
-    else:
-        w = torch.tensor(weight_vector(weights), dtype=scores.dtype, device=scores.device)
-    return scores @ w
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the attributes that have a label.
-
-    HelpSteer-style data often lacks some attributes for some rows; those entries carry no loss.
-    The mean is over present entries only, so a batch with few labels is not down-weighted.
-
-    Args:
-        pred: ``[batch, 5]`` predicted attributes.
-        target: ``[batch, 5]`` labels; values where ``mask`` is False are ignored (may be NaN).
-        mask: ``[batch, 5]`` bool (or 0/1) marking present labels.
-
-    Returns:
-        Scalar tensor. With no present entry it is 0 (still connected to ``pred``, so backward works
-        and yields zero gradients instead of NaN).
-
-    Raises:
-        FlywheelError: the three shapes differ.
-    """
-    import torch
-
-    if pred.shape != target.shape or pred.shape != mask.shape:
-        raise FlywheelError(
-            f"masked_mse: shapes differ: pred {list(pred.shape)}, target {list(target.shape)}, mask {list(mask.shape)}"
-        )
-    present = mask.to(torch.bool)
-    # Replace masked targets before subtracting: a NaN there would otherwise reach the gradient
-    # through (pred - target) even after the product with a zero mask.
-    clean_target = torch.where(present, target.to(pred.dtype), torch.zeros_like(pred))
-    squared = (pred - clean_target).pow(2) * present.to(pred.dtype)
-    count = present.sum().clamp(min=1).to(pred.dtype)
-    return squared.sum() / count
 
 
 def helpsteer_row_to_target(row: Mapping[str, Any]) -> tuple[list[float], list[bool]]:

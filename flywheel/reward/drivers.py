@@ -1,10 +1,10 @@
 """Drivers of ``flywheel reward train`` and ``flywheel reward eval``.
 
-Training: backbone + fresh 5-output head (:func:`flywheel.models.build_reward_model`) -> one
-:class:`flywheel.train.reward_job.RewardJob` through the policy's Ray Train + DeepSpeed runner
-(:func:`flywheel.engines.train.run_training`) -> a Hugging Face export that ``models.reward`` can name.
+Training: backbone + fresh 5-output head (:func:`flywheel.reward.model.build_reward_model`) -> one
+:class:`flywheel.reward.job.RewardJob` through the policy's Ray Train + DeepSpeed runner
+(:func:`flywheel.engines.ray_train.run_training`) -> a Hugging Face export that ``models.reward`` can name.
 Evaluation: held-out pairs (:mod:`flywheel.reward.pairs`) scored by vLLM or transformers, accuracy by
-category (:mod:`flywheel.reward.evaluate`), logged to MLflow.
+category (:mod:`flywheel.reward.accuracy`), logged to MLflow.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def initial_reward_model(backbone: str, cache_dir: str, seed: int, tiny: Any = N
     """Backbone + fresh head, built once per (backbone, seed) under ``cache_dir``: the untrained baseline."""
     from dataclasses import asdict, replace
 
-    from flywheel.models import TinyModelConfig, build_reward_model, smollm2_tokenizer
+    from flywheel.models import TinyModelConfig, smollm2_tokenizer
+    from flywheel.reward.model import build_reward_model
 
     src = backbone_dir(backbone, cache_dir)
     tiny = replace(tiny or TinyModelConfig(), arch="llama")
@@ -62,8 +63,8 @@ def initial_reward_model(backbone: str, cache_dir: str, seed: int, tiny: Any = N
 
 def check_rows(path: str, limit: int = 0) -> int:
     """Count rows, failing on the first one that is not a reward row (``file:line`` in the message)."""
-    from flywheel.judges.reward import helpsteer_row_to_target
-    from flywheel.train.reward_data import row_messages
+    from flywheel.judges.attributes import helpsteer_row_to_target
+    from flywheel.reward.data import row_messages
 
     n = 0
     for n, row in enumerate(read_jsonl(path), 1):
@@ -84,8 +85,8 @@ def train(data: list[str], rc: RewardConfig, train_cfg: Any, backbone: str, out_
     """Train a reward model on HelpSteer2-schema files; returns the job's metrics plus ``out_dir``."""
     from dataclasses import replace
 
-    from flywheel.engines.train import run_training
-    from flywheel.train.reward_job import REWARD_KIND, RewardJob
+    from flywheel.engines.ray_train import run_training
+    from flywheel.reward.job import REWARD_KIND, RewardJob
 
     paths = [data_path(d) for d in data]
     rows = sum(check_rows(p) for p in paths)
@@ -114,7 +115,7 @@ def score_fn(model_dir: str, scorer: str, engine_cfg: Any, ray_cfg: Any, seed: i
 def evaluate_models(models: dict[str, str], pairs_file: str, rc: RewardConfig, weights: dict[str, float],
                     engine_cfg: Any, ray_cfg: Any, out_dir: str) -> dict[str, dict[str, float]]:
     """Accuracy by category of each named model on the same held-out pairs; scored pairs go to ``out_dir``."""
-    from flywheel.reward.evaluate import evaluate
+    from flywheel.reward.accuracy import evaluate
     from flywheel.reward.pairs import load_pairs
 
     path = data_path(pairs_file)

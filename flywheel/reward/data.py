@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from flywheel.errors import FlywheelError
-from flywheel.judges.reward import ATTRIBUTES, helpsteer_row_to_target
+from flywheel.judges.attributes import ATTRIBUTES, helpsteer_row_to_target
 
 _TURN = re.compile(r"\n?<extra_id_1>(User|Assistant)\n")
 

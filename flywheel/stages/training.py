@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flywheel.config import to_dict
 from flywheel.stages.common import Context, log, read_output
-from flywheel.stages.runtime import engines, generator, model_dir
+from flywheel.stages.roles import engines, generator, model_dir
 from flywheel.store import Store, fingerprint, round_dir
 
 
@@ -31,7 +31,7 @@ def stage_names(ctx: Context) -> list[str]:
 
 def _out_dir(ctx: Context, stage: str, fp: str) -> tuple[str, str]:
     uri = ctx.store.uri(round_dir(ctx.round), stage, fp, "model")
-    local = ctx.store._p(uri) if ctx.store.is_local else os.path.join(ctx.cache_dir, "train", round_dir(ctx.round), stage, fp, "model")
+    local = ctx.store.path(uri) if ctx.store.is_local else os.path.join(ctx.cache_dir, "train", round_dir(ctx.round), stage, fp, "model")
     return uri, local
 
 
@@ -57,35 +57,34 @@ def _write_local_jsonl(path: str, rows: list[dict]) -> str:
     return path
 
 
-def run(ctx: Context) -> dict:
-    """Plan the chain, skip what is done, train the rest in one fit. Returns the last stage's manifest."""
-    from flywheel.engines.train import TrainJob, run_training
+def write_round_data(ctx: Context, dman: dict) -> dict[str, str]:
+    """The round's datasets as local JSONL files for the trainer: ``sft_code``, ``sft``, ``pref`` -> path."""
+    data_dir = os.path.join(ctx.cache_dir, "data", ctx.cfg.run.name, round_dir(ctx.round), dman["fingerprint"])
+    names = {"sft_code": "sft_code", "sft": "sft_general", "pref": "preference"}
+    return {key: _write_local_jsonl(f"{data_dir}/{out}.jsonl", list(read_output(ctx, dman, out)))
+            for key, out in names.items()}
+
+
+def plan_jobs(ctx: Context, start: dict, data_fp: str, files: dict[str, str],
+              has_code: bool) -> tuple[dict[str, Planned], list]:
+    """Chain the round's stages from ``start`` (the model they align); skip what is done.
+
+    Returns the planned stages (name -> :class:`Planned`) and the jobs still to train, in order. A round
+    without code prompts publishes ``sft_code`` as a pass-through of ``start``.
+    """
+    from flywheel.engines.ray_train import TrainJob
 
     tc = ctx.cfg.train
-    dman = ctx.manifest("datasets")
-    gen = generator(ctx)
     common = {k: v for k, v in to_dict(tc).items() if k not in ("sft_code", "sft_general", "dpo", "rpo")}
-    data_dir = os.path.join(ctx.cache_dir, "data", ctx.cfg.run.name, round_dir(ctx.round), dman["fingerprint"])
-
-    def rows(name: str) -> list[dict]:
-        return list(read_output(ctx, dman, name))
-
-    code, general, prefs = rows("sft_code"), rows("sft_general"), rows("preference")
-    files = {
-        "sft_code": _write_local_jsonl(f"{data_dir}/sft_code.jsonl", code),
-        "sft": _write_local_jsonl(f"{data_dir}/sft_general.jsonl", general),
-        "pref": _write_local_jsonl(f"{data_dir}/preference.jsonl", prefs),
-    }
     stages = [("sft_code", "sft", tc.sft_code, files["sft_code"]), ("sft", "sft", tc.sft_general, files["sft"]),
               ("dpo", "dpo", tc.dpo, files["pref"])]
     stages += [(f"rpo_{i}", "rpo", tc.rpo, files["pref"]) for i in range(1, tc.rpo.iterations + 1)]
-
     plan: dict[str, Planned] = {}
-    jobs, prev_fp, prev_model = [], fingerprint(dman["fingerprint"], gen), gen["uri"]
+    jobs, prev_fp, prev_model = [], fingerprint(data_fp, start), start["uri"]
     prev_local = None  # local dir of the previous stage's model if it is trained in this fit
     for name, kind, scfg, data in stages:
         fp = fingerprint(name, prev_fp, common, to_dict(scfg))
-        if name == "sft_code" and not code:  # no code prompts this round: general SFT starts from the generator
+        if name == "sft_code" and not has_code:  # no code prompts this round: general SFT starts from `start`
             if not ctx.store.is_done(ctx.round, name, fp):
                 ctx.store.commit(ctx.round, name, fp, {"model": {"uri": prev_model}}, metrics={"rows": 0, "passthrough": 1})
             prev_fp = fp
@@ -100,18 +99,27 @@ def run(ctx: Context) -> dict:
             prev_local = None
         else:
             jobs.append(TrainJob(name=name, kind=kind, init_model=init_dir, ref_model=ref_dir, data=[data],
-                                 replay_data=[files["sft_code"]] if name == "sft" and code else [],
+                                 replay_data=[files["sft_code"]] if name == "sft" and has_code else [],
                                  out_dir=out_dir, stage=scfg, lora=tc.lora if tc.lora.enabled else None,
                                  ref_logps=os.path.join(os.path.dirname(out_dir), "ref_logps.safetensors") if ref_dir else None))
             prev_local = out_dir
         prev_fp, prev_model = fp, uri
+    return plan, jobs
 
+
+def run(ctx: Context) -> dict:
+    """Plan the chain, skip what is done, train the rest in one fit. Returns the last stage's manifest."""
+    from flywheel.engines.ray_train import run_training
+
+    dman = ctx.manifest("datasets")
+    files = write_round_data(ctx, dman)
+    has_code = os.path.getsize(files["sft_code"]) > 0
+    plan, jobs = plan_jobs(ctx, generator(ctx), dman["fingerprint"], files, has_code)
     if jobs:
         engines(ctx).release()  # training needs the cores the engines hold
         pub = functools.partial(publish, ctx.store.root, ctx.store.storage_options, ctx.round, plan)
         log.info("round %d: training %s", ctx.round, " -> ".join(j.name for j in jobs))
-        storage = os.path.join(ctx.cache_dir, "ray-train")
-        run_training(jobs, tc, storage, publish=pub)
+        run_training(jobs, ctx.cfg.train, os.path.join(ctx.cache_dir, "ray-train"), publish=pub)
     last = None
     for name in plan:
         man = ctx.store.manifest(ctx.round, name)

@@ -16,15 +16,15 @@ from dataclasses import asdict, dataclass
 import torch
 
 from flywheel.errors import FlywheelError
+from flywheel.reward.data import reward_examples
+from flywheel.reward.loop import freeze_lower_layers, train_reward
 from flywheel.store import fingerprint
 from flywheel.train import data as tdata
 from flywheel.train import export
 from flywheel.train.config import validate_stage
-from flywheel.train.job import Runtime, TrainJob, _file_digest, publish_export, resume_point
+from flywheel.train.job import Runtime, TrainJob, file_digest, publish_export, resume_point
 from flywheel.train.loop import plan
 from flywheel.train.reference import model_fingerprint
-from flywheel.train.reward_data import reward_examples
-from flywheel.train.reward_loop import freeze_lower_layers, train_reward
 
 REWARD_KIND = "reward"
 
@@ -43,7 +43,7 @@ class RewardJob(TrainJob):
 def reward_fingerprint(job: RewardJob) -> str:
     """Identity of a reward job's inputs: stage, initial weights, data contents, trainable layers."""
     return fingerprint(REWARD_KIND, asdict(job.stage), model_fingerprint(job.init_model),
-                       [_file_digest(p) for p in job.data], job.trainable_layers)
+                       [file_digest(p) for p in job.data], job.trainable_layers)
 
 
 def _load(rt: Runtime, path: str) -> torch.nn.Module:

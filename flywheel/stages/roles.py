@@ -1,83 +1,22 @@
-"""Long-lived runtime pieces: engine pools reused across stages, and which model plays which part.
+"""Which model plays which part of a round: the initial model, the reward model, this round's generator.
 
-One Ray session serves a whole ``iterate``; one chat pool per model is kept alive across the prompt and
-response stages and released before training needs the cores.
+Models are named by URI (store URI or local path) and resolved to checked local directories; the engine
+pools that serve them live in :class:`flywheel.engines.cache.EngineCache`, one per process.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
-from flywheel.config import EngineConfig, RayConfig
 from flywheel.errors import FlywheelError
-from flywheel.models import build_reward_model, build_tiny_causal_lm, check_model_dir, pull_smollm2, smollm2_tokenizer
+from flywheel.engines.cache import EngineCache
+from flywheel.models import build_tiny_causal_lm, check_model_dir, pull_smollm2, smollm2_tokenizer
+from flywheel.reward.model import build_reward_model
 from flywheel.stages.common import Context
 from flywheel.store import fingerprint
 
-log = logging.getLogger("flywheel")
-
-
-class EngineCache:
-    """Keeps at most one chat pool and one reward pool alive; a new model replaces the old pool."""
-
-    def __init__(self, engine: EngineConfig, ray_cfg: RayConfig, seed: int):
-        self.engine, self.ray_cfg, self.seed = engine, ray_cfg, seed
-        self.pools: dict[str, tuple[str, object]] = {}
-
-    def _spec(self, model_dir: str):
-        from flywheel.engines.vllm_engine import EngineSpec
-
-        e = self.engine
-        return EngineSpec(model=model_dir, dtype=e.dtype, max_model_len=e.max_model_len, kv_cache_gb=e.kv_cache_gb,
-                          enforce_eager=e.enforce_eager, tensor_parallel=e.tensor_parallel, seed=self.seed,
-                          on_gpu=e.gpus_per_actor > 0, metrics=e.metrics)
-
-    def _pool(self, kind: str, model_dir: str, num_actors: int):
-        from flywheel.engines.pool import EnginePool, ensure_ray
-        from flywheel.engines.vllm_engine import ChatEngine, RewardEngine
-
-        held = self.pools.get(kind)
-        if held and held[0] == model_dir:
-            return held[1]
-        self.release(kind)
-        ensure_ray(self.ray_cfg.address, self.ray_cfg.num_cpus)
-        cls = ChatEngine if kind == "chat" else RewardEngine
-        e = self.engine
-        self._make_room(kind, num_actors * e.cpus_per_actor, num_actors * e.gpus_per_actor)
-        log.info("starting %d %s engine(s) on %s", num_actors, kind, model_dir)
-        pool = EnginePool(cls, self._spec(model_dir), num_actors=num_actors, cpus_per_actor=e.cpus_per_actor,
-                          gpus_per_actor=e.gpus_per_actor, pin_cores=e.pin_cores, max_retries=e.max_retries)
-        self.pools[kind] = (model_dir, pool)
-        return pool
-
-    def _make_room(self, kind: str, cpus: float, gpus: float) -> None:
-        """Stop the other kinds' pools when the cluster has no room for this one (stages use them in turn)."""
-        import ray
-
-        free = ray.available_resources()
-        if free.get("CPU", 0.0) >= cpus and free.get("GPU", 0.0) >= gpus:
-            return
-        others = [k for k in self.pools if k != kind]
-        if others:
-            log.info("releasing %s engine(s) to make room for %s", ", ".join(others), kind)
-        for k in others:
-            self.release(k)
-
-    def chat(self, model_dir: str):
-        return self._pool("chat", model_dir, self.engine.num_actors)
-
-    def reward(self, model_dir: str):
-        return self._pool("reward", model_dir, 1)
-
-    def release(self, kind: str | None = None) -> None:
-        for k in [kind] if kind else list(self.pools):
-            held = self.pools.pop(k, None)
-            if held:
-                held[1].shutdown()
-
-
 def engines(ctx: Context) -> EngineCache:
+    """The process-wide engine pools (created on first use)."""
     if ctx.engines is None:
         ctx.engines = EngineCache(ctx.cfg.engine, ctx.cfg.ray, ctx.cfg.run.seed)
     return ctx.engines
@@ -96,7 +35,7 @@ def _bootstrap(ctx: Context, name: str, build) -> str:
     uri = ctx.store.uri("models", name)
     if not ctx.store.exists(f"{uri}/config.json"):
         if ctx.store.is_local:
-            build(ctx.store._p(uri))
+            build(ctx.store.path(uri))
         else:
             local = os.path.join(ctx.cache_dir, "build", name)
             build(local)

@@ -1,20 +1,23 @@
-"""Run-level wiring: open a run (store, tracker, engines), build round contexts, run stages by name, status.
+"""The round loop and its run-level wiring: open a run (store, tracker, engines), run stages by name, status.
 
-Prefect tasks and the CLI call these; they hold no stage logic themselves.
+:func:`run_rounds` is the one loop over rounds and stages; the CLI's ``--no-prefect`` path calls it with
+:func:`run_stage`, the Prefect flows with a task per stage. Neither holds stage logic.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.config import Config, load_config, to_dict
 from flywheel.errors import FlywheelError
-from flywheel.stages import datasets, dialogues, evaluate, judge, prompts, responses, train
+from flywheel.stages import datasets, dialogues, evaluate, judge, promote, prompts, responses, training
 from flywheel.stages.common import Context
-from flywheel.stages.runtime import EngineCache
+from flywheel.engines.cache import EngineCache
 from flywheel.store import Store
 
 log = logging.getLogger("flywheel")
@@ -23,7 +26,7 @@ log = logging.getLogger("flywheel")
 STAGES = ("prompts", "dialogues", "responses", "judge", "datasets", "train", "evaluate", "promote")
 _RUN = {"prompts": prompts.run, "dialogues": dialogues.run, "responses": responses.run, "judge": judge.run,
         "datasets": datasets.run,
-        "train": train.run, "evaluate": evaluate.run, "promote": evaluate.promote}
+        "train": training.run, "evaluate": evaluate.run, "promote": promote.run}
 
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -38,7 +41,7 @@ def offline_env() -> None:
 
 
 @dataclass
-class Runtime:
+class Run:
     """Everything that lives as long as one ``flywheel`` process: config, store, tracker, engine pools."""
 
     cfg: Config
@@ -60,10 +63,10 @@ class Runtime:
             self.engines.release()
 
 
-_OPEN: dict[tuple, Runtime] = {}
+_OPEN: dict[tuple, Run] = {}
 
 
-def open_run(config: str | None = None, overrides: list[str] | tuple[str, ...] = (), track: bool = True) -> Runtime:
+def open_run(config: str | None = None, overrides: list[str] | tuple[str, ...] = (), track: bool = True) -> Run:
     """The process-wide runtime for a (config, overrides) pair; created once, reused by every task."""
     key = (config, tuple(overrides))
     if key in _OPEN:
@@ -79,7 +82,7 @@ def open_run(config: str | None = None, overrides: list[str] | tuple[str, ...] =
         params = to_dict(cfg)
         params["run"].pop("storage_options", None)  # may carry endpoints/keys: never logged
         tracker = Tracker(cfg.tracking, store, os.path.expanduser(cfg.run.cache_dir), cfg.run.name, params=params)
-    rt = Runtime(cfg=cfg, store=store, tracker=tracker, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed))
+    rt = Run(cfg=cfg, store=store, tracker=tracker, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed))
     _OPEN[key] = rt
     return rt
 
@@ -90,18 +93,46 @@ def close_all() -> None:
     _OPEN.clear()
 
 
-def run_stage(rt: Runtime, round_idx: int, name: str) -> dict:
+def run_stage(rt: Run, round_idx: int, name: str) -> dict:
     """Run one stage of a round (skipped if already done). Returns a small summary."""
     if name not in _RUN:
         raise FlywheelError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     ctx = rt.context(round_idx)
     if rt.tracker is not None:
-        from flywheel.stages.runtime import generator
+        from flywheel.stages.roles import generator
 
         rt.tracker.round_run(round_idx, generator(ctx))
     man = _RUN[name](ctx)
     return {"stage": name, "round": round_idx, "fingerprint": man["fingerprint"] if man else None,
             "skipped": bool(man and man.get("skipped"))}
+
+
+def run_rounds(first: int, last: int, config: str | None, overrides: list[str],
+               call: Callable[[Run, int, str], Any] = run_stage, close: bool = True) -> dict[int, dict]:
+    """Rounds ``first..last`` in order, each stage through ``call(run, round, name)``; returns each decision.
+
+    Every round is closed in MLflow with its status (``FAILED`` when a stage raised) and its wall-time
+    summary; with ``close`` the engine pools are released at the end, whatever happened.
+    """
+    if first < 1 or last < first:
+        raise FlywheelError(f"rounds {first}..{last}: need 1 <= first <= last")
+    decisions: dict[int, dict] = {}
+    try:
+        for r in range(first, last + 1):
+            rt = open_run(config, overrides)
+            started, state = time.time(), "FAILED"
+            try:
+                for name in STAGES:
+                    call(rt, r, name)
+                state = "FINISHED"
+            finally:
+                finish_round(rt, r, started, state)
+            promo = rt.store.manifest(r, "promote")
+            decisions[r] = promo["outputs"]["decision"] if promo else {}
+    finally:
+        if close:
+            close_all()
+    return decisions
 
 
 def stage_list(cfg: Config) -> list[str]:
@@ -143,10 +174,8 @@ def compute_seconds(manifest: dict) -> float:
     return float(manifest.get("seconds") or 0.0)
 
 
-def finish_round(rt: Runtime, round_idx: int, started: float, status_: str = "FINISHED") -> dict:
+def finish_round(rt: Run, round_idx: int, started: float, status_: str = "FINISHED") -> dict:
     """Record the round's wall time and the share of it that was not stage compute (start-ups, glue)."""
-    import time
-
     wall = time.time() - started
     mans = [rt.store.manifest(round_idx, n) for n in stage_list(rt.cfg)]
     fresh = [m for m in mans if m and m.get("finished_at", 0) >= started]
@@ -157,8 +186,6 @@ def finish_round(rt: Runtime, round_idx: int, started: float, status_: str = "FI
     log.info("round %d: %.0fs wall, %.0fs stage compute, overhead share %.0f%% (%d stages ran)", round_idx, wall,
              compute, 100 * summary["overhead_share"], len(fresh))
     if rt.tracker is not None:
-        parent = rt.tracker._parents.get(round_idx)
-        if parent:
-            rt.tracker._log(parent, metrics=summary)
+        rt.tracker.log_round_metrics(round_idx, summary)
         rt.tracker.end_round(round_idx, status_)
     return summary

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flywheel.evaluate import decide, summarize
+from flywheel.evals.gate import decide, summarize
 
 
 def _rows(rewards, verified=None):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from flywheel.sdg.dialogue import PERSONAS
+from flywheel.sdg.pipelines import pick_openers, role_play
 from flywheel.sdg.rows import make_prompt_row
-from flywheel.stages.dialogues import pick_openers, role_play
 
 
 class ScriptedAsk:

@@ -2,7 +2,7 @@
 
 Nemotron-4 340B (NVIDIA, 2024, sec. 3.1) trains its reward model as a linear head over the last-token
 hidden state predicting the five HelpSteer2 attributes; attributes a row lacks carry no loss
-(:func:`flywheel.judges.reward.masked_mse`). The engine is anything :mod:`flywheel.train.loop` accepts
+(:func:`flywheel.reward.losses.masked_mse`). The engine is anything :mod:`flywheel.train.loop` accepts
 (a DeepSpeed engine or :class:`flywheel.train.loop.TorchEngine`) wrapping a sequence-classification model.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from flywheel.judges.reward import masked_mse
+from flywheel.reward.losses import masked_mse
 from flywheel.train.config import StageConfig
 from flywheel.train.loop import StepResult, run_steps, summarize
-from flywheel.train.reward_data import RewardExample, collate_reward
+from flywheel.reward.data import RewardExample, collate_reward
 
 
 def freeze_lower_layers(model: torch.nn.Module, trainable_layers: int) -> int:

@@ -26,7 +26,8 @@ from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
-from flywheel.train.job import TrainJob, auto_model_class, job_fingerprint, run_job
+from flywheel.reward.job import REWARD_KIND, reward_fingerprint, run_reward_job
+from flywheel.train.job import Runtime, TrainJob, auto_model_class, job_fingerprint, run_job
 from flywheel.train.loop import build_optimizer, build_scheduler
 
 __all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime"]
@@ -158,7 +159,7 @@ def _worker(config: dict) -> dict[str, dict]:
     for job in config["jobs"]:
         t0 = time.perf_counter()
         hook = functools.partial(gauges.update, job.name) if gauges else None
-        metrics = run_job(job, rt, cfg.code_replay, cfg.ref_batch_size, on_step=hook)
+        metrics = _run(job, rt, cfg, hook)
         metrics["wall_seconds"] = time.perf_counter() - t0
         if rank == 0 and config["publish"] is not None:
             config["publish"](job, metrics)
@@ -166,6 +167,17 @@ def _worker(config: dict) -> dict[str, dict]:
         results[job.name] = metrics
         ray.train.report({"job": job.name, "loss": float(metrics.get("loss", float("nan")))})
     return results
+
+
+# The one place that knows a reward job trains differently from the policy jobs.
+def _fingerprint(job: TrainJob, code_replay: float) -> str:
+    return reward_fingerprint(job) if job.kind == REWARD_KIND else job_fingerprint(job, code_replay)  # type: ignore[arg-type]
+
+
+def _run(job: TrainJob, rt: Runtime, cfg: TrainConfig, on_step: Callable[[dict], None] | None) -> dict:
+    if job.kind == REWARD_KIND:
+        return run_reward_job(job, rt, on_step)  # type: ignore[arg-type]
+    return run_job(job, rt, cfg.code_replay, cfg.ref_batch_size, on_step=on_step)
 
 
 def _as_train_config(cfg) -> TrainConfig:
@@ -255,12 +267,7 @@ def _finished(jobs: list[TrainJob], code_replay: float) -> dict[str, dict] | Non
     out = {}
     for job in jobs:
         meta = export.read_meta(job.out_dir)
-        if job.kind == "reward":
-            from flywheel.train.reward_job import reward_fingerprint
-
-            expected = reward_fingerprint(job)
-        else:
-            expected = job_fingerprint(job, code_replay)
+        expected = _fingerprint(job, code_replay)
         if not meta or meta.get("fingerprint") != expected:
             return None
         out[job.name] = {**meta["metrics"], "skipped": True}
