@@ -17,7 +17,24 @@ import random
 import tempfile
 import time
 
-WORDS = "alpha beta gamma delta river stone light cloud paper green quick slow north south table chair".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "river",
+    "stone",
+    "light",
+    "cloud",
+    "paper",
+    "green",
+    "quick",
+    "slow",
+    "north",
+    "south",
+    "table",
+    "chair",
+]
 
 
 def make_rows(n: int, seed: int) -> list[dict]:
@@ -77,15 +94,27 @@ def bench_trl(model_dir: str, rows: list[dict], args, out_dir: str) -> dict:
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     cfg = DPOConfig(
-        output_dir=out_dir, beta=0.1, learning_rate=1e-6, lr_scheduler_type="constant", max_steps=args.steps,
-        per_device_train_batch_size=args.batch, max_length=args.max_len, precompute_ref_log_probs=True,
-        report_to=[], use_cpu=True, logging_steps=10**6, save_strategy="no", dataloader_num_workers=0,
-        disable_tqdm=True, seed=0,
+        output_dir=out_dir,
+        beta=0.1,
+        learning_rate=1e-6,
+        lr_scheduler_type="constant",
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch,
+        max_length=args.max_len,
+        precompute_ref_log_probs=True,
+        report_to=[],
+        use_cpu=True,
+        logging_steps=10**6,
+        save_strategy="no",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        seed=0,
     )
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     clock = Clock()
-    trainer = DPOTrainer(model=model, args=cfg, train_dataset=datasets.Dataset.from_list(rows), processing_class=tok,
-                         callbacks=[clock])
+    trainer = DPOTrainer(
+        model=model, args=cfg, train_dataset=datasets.Dataset.from_list(rows), processing_class=tok, callbacks=[clock]
+    )
     trainer.train()
     (t0, n0), (t1, n1) = clock.marks[args.warmup - 1], clock.marks[-1]
     return {"tok_s": (n1 - n0) / (t1 - t0)}
@@ -123,10 +152,14 @@ def main() -> None:
             trl.append(bench_trl(model_dir, rows, args, os.path.join(tmp, f"trl-{r}")))
     best_ours = max(ours, key=lambda m: m["tok_s"])
     best_trl = max(trl, key=lambda m: m["tok_s"])
-    print(f"pairs={args.pairs} steps={args.steps} (timed after {args.warmup}) batch={args.batch} "
-          f"threads={args.threads} max_len={args.max_len} repeats={args.repeats}")
-    print(f"flywheel loop : {best_ours['tok_s']:8.0f} tok/s  runs {[round(m['tok_s']) for m in ours]}"
-          f"  (one-off reference pass {best_ours['ref_pass_s']:.1f} s)")
+    print(
+        f"pairs={args.pairs} steps={args.steps} (timed after {args.warmup}) batch={args.batch} "
+        f"threads={args.threads} max_len={args.max_len} repeats={args.repeats}"
+    )
+    print(
+        f"flywheel loop : {best_ours['tok_s']:8.0f} tok/s  runs {[round(m['tok_s']) for m in ours]}"
+        f"  (one-off reference pass {best_ours['ref_pass_s']:.1f} s)"
+    )
     print(f"TRL DPOTrainer: {best_trl['tok_s']:8.0f} tok/s  runs {[round(m['tok_s']) for m in trl]}")
     print(f"ratio flywheel / TRL = {best_ours['tok_s'] / best_trl['tok_s']:.2f}x")
 

@@ -25,8 +25,9 @@ def bench_prompts(n: int) -> list[list[dict]]:
 
     makers = [
         lambda i: templates.questions_prompt(DEFAULT_TOPICS[i % len(DEFAULT_TOPICS)], 3),
-        lambda i: templates.writing_tasks_prompt(DEFAULT_DOC_TYPES[i % len(DEFAULT_DOC_TYPES)],
-                                                 DEFAULT_TOPICS[i % len(DEFAULT_TOPICS)], 2),
+        lambda i: templates.writing_tasks_prompt(
+            DEFAULT_DOC_TYPES[i % len(DEFAULT_DOC_TYPES)], DEFAULT_TOPICS[i % len(DEFAULT_TOPICS)], 2
+        ),
         lambda i: templates.math_problem_prompt(DEFAULT_MATH_KEYWORDS[i % len(DEFAULT_MATH_KEYWORDS)], "high school"),
         lambda i: templates.code_problem_prompt(DEFAULT_CODE_KEYWORDS[i % len(DEFAULT_CODE_KEYWORDS)], "beginner"),
     ]
@@ -44,7 +45,7 @@ def bench_pool(model_dir: str, prompts: list[list[dict]], args) -> dict:
     start_s = time.perf_counter() - t
     sampling = {"temperature": 0.0, "max_tokens": args.max_tokens}
     size = -(-len(prompts) // (args.actors * args.requests_per_actor))
-    jobs = [(i, (prompts[s:s + size], sampling, 1)) for i, s in enumerate(range(0, len(prompts), size))]
+    jobs = [(i, (prompts[s : s + size], sampling, 1)) for i, s in enumerate(range(0, len(prompts), size))]
     tokens = 0
 
     def on_result(_key, out: dict) -> None:
@@ -71,10 +72,10 @@ def bench_transformers(model_dir: str, prompts: list[list[dict]], args) -> dict:
     tokens = 0
     t = time.perf_counter()
     for s in range(0, len(texts), args.hf_batch):
-        enc = tok(texts[s:s + args.hf_batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tok(texts[s : s + args.hf_batch], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
             out = model.generate(**enc, max_new_tokens=args.max_tokens, do_sample=False, pad_token_id=eos)
-        new = out[:, enc["input_ids"].shape[1]:]  # [batch, generated]
+        new = out[:, enc["input_ids"].shape[1] :]  # [batch, generated]
         for row in new.tolist():
             # count up to and including the first stop token; what follows is padding
             tokens += row.index(eos) + 1 if eos in row else len(row)
@@ -104,12 +105,18 @@ def main() -> None:
     prompts = bench_prompts(args.prompts)
     pool = bench_pool(model_dir, prompts, args)
     hf = bench_transformers(model_dir, prompts, args)
-    print(f"model={os.path.basename(model_dir.rstrip('/'))} prompts={args.prompts} max_tokens={args.max_tokens} "
-          f"greedy cores={args.cores}")
-    print(f"engine pool ({args.actors} vLLM actors, {args.dtype}): {pool['tokens']:6d} tok in {pool['seconds']:6.1f} s "
-          f"= {pool['tok_s']:7.1f} tok/s  (engine start {pool['start_s']:.1f} s, not timed)")
-    print(f"transformers generate ({args.hf_dtype}, batch {args.hf_batch}): {hf['tokens']:6d} tok in "
-          f"{hf['seconds']:6.1f} s = {hf['tok_s']:7.1f} tok/s")
+    print(
+        f"model={os.path.basename(model_dir.rstrip('/'))} prompts={args.prompts} max_tokens={args.max_tokens} "
+        f"greedy cores={args.cores}"
+    )
+    print(
+        f"engine pool ({args.actors} vLLM actors, {args.dtype}): {pool['tokens']:6d} tok in {pool['seconds']:6.1f} s "
+        f"= {pool['tok_s']:7.1f} tok/s  (engine start {pool['start_s']:.1f} s, not timed)"
+    )
+    print(
+        f"transformers generate ({args.hf_dtype}, batch {args.hf_batch}): {hf['tokens']:6d} tok in "
+        f"{hf['seconds']:6.1f} s = {hf['tok_s']:7.1f} tok/s"
+    )
     print(f"ratio pool / transformers = {pool['tok_s'] / hf['tok_s']:.2f}x")
 
 

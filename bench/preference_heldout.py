@@ -41,8 +41,15 @@ def best_worst_pairs(rows: list[dict], weights: dict) -> list[dict]:
         members.sort(key=lambda m: m[0])
         (lo, ml), (hi, mh) = members[0], members[-1]
         if hi > lo and mh[-1]["content"] != ml[-1]["content"]:
-            out.append({"prompt": mh[:-1], "chosen": [mh[-1]], "rejected": [ml[-1]],
-                        "reward_chosen": hi, "reward_rejected": lo})
+            out.append(
+                {
+                    "prompt": mh[:-1],
+                    "chosen": [mh[-1]],
+                    "rejected": [ml[-1]],
+                    "reward_chosen": hi,
+                    "reward_rejected": lo,
+                }
+            )
     return out
 
 
@@ -72,8 +79,12 @@ def main() -> None:
     ap.add_argument("--config", default="configs/local.yaml")
     ap.add_argument("--out", default="runs/bench-preference", help="work directory (pairs, exports)")
     ap.add_argument("--train-pairs", type=int, default=0, help="use the first N training pairs (0 = all)")
-    ap.add_argument("--heldout", choices=["all", "best-worst"], default="all",
-                    help="every differing held-out pair, or one (best, worst) pair per held-out prompt")
+    ap.add_argument(
+        "--heldout",
+        choices=["all", "best-worst"],
+        default="all",
+        help="every differing held-out pair, or one (best, worst) pair per held-out prompt",
+    )
     ap.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = ap.parse_args()
 
@@ -117,8 +128,9 @@ def main() -> None:
     jobs = [TrainJob("dpo", "dpo", init, init, [train_file], os.path.join(out, "dpo"), dpo_stage)]
     prev = jobs[0].out_dir
     for i in range(1, rpo_stage.iterations + 1):
-        jobs.append(TrainJob(f"rpo_{i}", "rpo", prev, prev, [train_file], os.path.join(out, f"rpo_{i}"),
-                             replace(rpo_stage)))
+        jobs.append(
+            TrainJob(f"rpo_{i}", "rpo", prev, prev, [train_file], os.path.join(out, f"rpo_{i}"), replace(rpo_stage))
+        )
         prev = jobs[-1].out_dir
     ensure_ray(cfg.ray.address, None)
     t0 = time.perf_counter()
@@ -132,19 +144,34 @@ def main() -> None:
     base = logps(init, examples, pad)
     likelihood = (base[:, 0] > base[:, 1]).float().mean().item()
     results = {job.name: accuracy(logps(job.out_dir, examples, pad), base, cats) for job in jobs}
-    print(f"train pairs {len(train_rows)} | held-out pairs {len(held)} "
-          f"({', '.join(f'{c} {cats.count(c)}' for c in sorted(set(cats)))}) | training {train_s:.0f} s")
+    print(
+        f"train pairs {len(train_rows)} | held-out pairs {len(held)} "
+        f"({', '.join(f'{c} {cats.count(c)}' for c in sorted(set(cats)))}) | training {train_s:.0f} s"
+    )
     for name in metrics:
         m = metrics[name]
-        print(f"  {name}: steps {m.get('steps')} loss {m.get('loss', float('nan')):.4f} "
-              f"train reward-accuracy {m.get('reward_accuracy', float('nan')):.3f}")
+        print(
+            f"  {name}: steps {m.get('steps')} loss {m.get('loss', float('nan')):.4f} "
+            f"train reward-accuracy {m.get('reward_accuracy', float('nan')):.3f}"
+        )
     print(f"baseline (initial model, log pi(chosen) > log pi(rejected)): {likelihood:.3f}")
     for name, acc in results.items():
-        print(f"held-out implicit-reward accuracy after {name} (vs initial model): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
-    json.dump({"train_pairs": len(train_rows), "heldout_pairs": len(held), "training_seconds": train_s,
-               "baseline_likelihood": likelihood, "accuracy": results}, open(os.path.join(out, "result.json"), "w"),
-              indent=1)
+        print(
+            f"held-out implicit-reward accuracy after {name} (vs initial model): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
+        )
+    with open(os.path.join(out, "result.json"), "w") as f:
+        json.dump(
+            {
+                "train_pairs": len(train_rows),
+                "heldout_pairs": len(held),
+                "training_seconds": train_s,
+                "baseline_likelihood": likelihood,
+                "accuracy": results,
+            },
+            f,
+            indent=1,
+        )
 
 
 if __name__ == "__main__":

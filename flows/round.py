@@ -9,8 +9,6 @@ Deploy: flywheel deploy  (see prefect.yaml)
 
 from __future__ import annotations
 
-from typing import Optional
-
 from prefect import flow, task
 
 from flywheel.ops.naming import iterate_flow_run_name, round_flow_run_name, stage_task_run_name, task_options
@@ -18,11 +16,11 @@ from flywheel.rounds import Run, close_all, open_run, run_rounds, run_stage
 
 
 @task(name="stage", task_run_name=stage_task_run_name, retries=0)
-def stage_task(config: Optional[str], overrides: list[str], round_idx: int, name: str) -> dict:
+def stage_task(config: str | None, overrides: list[str], round_idx: int, name: str) -> dict:
     return run_stage(open_run(config, overrides), round_idx, name)
 
 
-def _as_task(config: Optional[str], overrides: list[str]):
+def _as_task(config: str | None, overrides: list[str]):
     """``run_rounds``'s stage call, as one Prefect task run per stage."""
 
     def call(_run: Run, round_idx: int, name: str) -> dict:
@@ -32,7 +30,7 @@ def _as_task(config: Optional[str], overrides: list[str]):
 
 
 @flow(name="flywheel-round", flow_run_name=round_flow_run_name, log_prints=True)
-def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional[list[str]] = None) -> dict:
+def round_flow(round_idx: int, config: str | None = None, overrides: list[str] | None = None) -> dict:
     """One round of the flywheel: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote."""
     overrides = list(overrides or [])
     # pools stay open: the next round of an iterate reuses them; iterate_flow releases them at the end
@@ -40,8 +38,7 @@ def round_flow(round_idx: int, config: Optional[str] = None, overrides: Optional
 
 
 @flow(name="flywheel-iterate", flow_run_name=iterate_flow_run_name, log_prints=True)
-def iterate_flow(first: int = 1, last: int = 1, config: Optional[str] = None,
-                 overrides: Optional[list[str]] = None) -> dict:
+def iterate_flow(first: int = 1, last: int = 1, config: str | None = None, overrides: list[str] | None = None) -> dict:
     """Rounds ``first..last`` in order; each round generates with the model the previous one promoted."""
     decisions = {}
     try:

@@ -71,8 +71,12 @@ def _setup_logging(verbose: bool) -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.INFO if not verbose else logging.DEBUG, format="%(message)s",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)], force=True)
+    logging.basicConfig(
+        level=logging.INFO if not verbose else logging.DEBUG,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
     for noisy in ("httpx", "alembic", "mlflow", "urllib3", "filelock", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -128,13 +132,20 @@ def _print_status(args, rounds=None, as_json: bool = False) -> int:
     names = list(rows[0]["stages"]) if rows else []
     for n in names:
         table.add_row(n, *[style[r["stages"][n]] for r in rows])
-    table.add_row("promotion", *["" if "promoted" not in r else ("[green]promoted[/]" if r["promoted"]
-                                 else "[yellow]kept generator[/]") for r in rows])
+    table.add_row(
+        "promotion",
+        *[
+            "" if "promoted" not in r else ("[green]promoted[/]" if r["promoted"] else "[yellow]kept generator[/]")
+            for r in rows
+        ],
+    )
     Console().print(table)
     for r in rows:
         if "reason" in r:
-            print(f"round {r['round']}: {'promoted' if r['promoted'] else 'not promoted'} ({r['reason']}); "
-                  f"next generator: {r['generator']}")
+            print(
+                f"round {r['round']}: {'promoted' if r['promoted'] else 'not promoted'} ({r['reason']}); "
+                f"next generator: {r['generator']}"
+            )
     return 0
 
 

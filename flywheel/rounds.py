@@ -14,23 +14,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.config import Config, load_config, to_dict
+from flywheel.engines.cache import EngineCache
 from flywheel.errors import FlywheelError
 from flywheel.stages import datasets, dialogues, evaluate, judge, promote, prompts, responses, training
 from flywheel.stages.common import Context
-from flywheel.engines.cache import EngineCache
 from flywheel.store import Store
 
 log = logging.getLogger("flywheel")
 
 # The round DAG, in order. ``train`` expands to sft_code -> sft -> dpo -> rpo_1..n (one trainer run).
 STAGES = ("prompts", "dialogues", "responses", "judge", "datasets", "train", "evaluate", "promote")
-_RUN = {"prompts": prompts.run, "dialogues": dialogues.run, "responses": responses.run, "judge": judge.run,
-        "datasets": datasets.run,
-        "train": training.run, "evaluate": evaluate.run, "promote": promote.run}
+_RUN = {
+    "prompts": prompts.run,
+    "dialogues": dialogues.run,
+    "responses": responses.run,
+    "judge": judge.run,
+    "datasets": datasets.run,
+    "train": training.run,
+    "evaluate": evaluate.run,
+    "promote": promote.run,
+}
 
 OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
-    "RAY_USAGE_STATS_ENABLED": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "VLLM_NO_USAGE_STATS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "VLLM_NO_USAGE_STATS": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
 
@@ -54,8 +66,9 @@ class Run:
         if round_idx < 1:
             raise FlywheelError(f"round must be >= 1, got {round_idx}")
         if round_idx not in self.contexts:
-            self.contexts[round_idx] = Context(cfg=self.cfg, store=self.store, round=round_idx,
-                                               engines=self.engines, tracker=self.tracker)
+            self.contexts[round_idx] = Context(
+                cfg=self.cfg, store=self.store, round=round_idx, engines=self.engines, tracker=self.tracker
+            )
         return self.contexts[round_idx]
 
     def close(self) -> None:
@@ -103,12 +116,22 @@ def run_stage(rt: Run, round_idx: int, name: str) -> dict:
 
         rt.tracker.round_run(round_idx, generator(ctx))
     man = _RUN[name](ctx)
-    return {"stage": name, "round": round_idx, "fingerprint": man["fingerprint"] if man else None,
-            "skipped": bool(man and man.get("skipped"))}
+    return {
+        "stage": name,
+        "round": round_idx,
+        "fingerprint": man["fingerprint"] if man else None,
+        "skipped": bool(man and man.get("skipped")),
+    }
 
 
-def run_rounds(first: int, last: int, config: str | None, overrides: list[str],
-               call: Callable[[Run, int, str], Any] = run_stage, close: bool = True) -> dict[int, dict]:
+def run_rounds(
+    first: int,
+    last: int,
+    config: str | None,
+    overrides: list[str],
+    call: Callable[[Run, int, str], Any] = run_stage,
+    close: bool = True,
+) -> dict[int, dict]:
     """Rounds ``first..last`` in order, each stage through ``call(run, round, name)``; returns each decision.
 
     Every round is closed in MLflow with its status (``FAILED`` when a stage raised) and its wall-time
@@ -139,7 +162,11 @@ def stage_list(cfg: Config) -> list[str]:
     """Every stage name a round records, in order (training expanded)."""
     names: list[str] = []
     for s in STAGES:
-        names += ["sft_code", "sft", "dpo"] + [f"rpo_{i}" for i in range(1, cfg.train.rpo.iterations + 1)] if s == "train" else [s]
+        names += (
+            ["sft_code", "sft", "dpo"] + [f"rpo_{i}" for i in range(1, cfg.train.rpo.iterations + 1)]
+            if s == "train"
+            else [s]
+        )
     return names
 
 
@@ -180,11 +207,20 @@ def finish_round(rt: Run, round_idx: int, started: float, status_: str = "FINISH
     mans = [rt.store.manifest(round_idx, n) for n in stage_list(rt.cfg)]
     fresh = [m for m in mans if m and m.get("finished_at", 0) >= started]
     compute = sum(compute_seconds(m) for m in fresh)
-    summary = {"round_wall_seconds": round(wall, 2), "stage_compute_seconds": round(compute, 2),
-               "overhead_share": round(max(0.0, 1 - compute / wall), 4) if wall > 0 and fresh else 0.0,
-               "stages_run": len(fresh)}
-    log.info("round %d: %.0fs wall, %.0fs stage compute, overhead share %.0f%% (%d stages ran)", round_idx, wall,
-             compute, 100 * summary["overhead_share"], len(fresh))
+    summary = {
+        "round_wall_seconds": round(wall, 2),
+        "stage_compute_seconds": round(compute, 2),
+        "overhead_share": round(max(0.0, 1 - compute / wall), 4) if wall > 0 and fresh else 0.0,
+        "stages_run": len(fresh),
+    }
+    log.info(
+        "round %d: %.0fs wall, %.0fs stage compute, overhead share %.0f%% (%d stages ran)",
+        round_idx,
+        wall,
+        compute,
+        100 * summary["overhead_share"],
+        len(fresh),
+    )
     if rt.tracker is not None:
         rt.tracker.log_round_metrics(round_idx, summary)
         rt.tracker.end_round(round_idx, status_)

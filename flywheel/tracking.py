@@ -59,8 +59,11 @@ class Tracker:
             run_id = self.store.read_json(ref)["run_id"]
             self.client.update_run(run_id, status="RUNNING")
         else:
-            run = self.client.create_run(self.experiment_id, run_name=f"round-{round_idx}",
-                                         tags={"flywheel.round": str(round_idx), "flywheel.generator": generator["id"]})
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=f"round-{round_idx}",
+                tags={"flywheel.round": str(round_idx), "flywheel.generator": generator["id"]},
+            )
             run_id = run.info.run_id
             self._log(run_id, params={"generator_uri": generator["uri"], **_flat(self.params)})
             self.store.write_json(ref, {"run_id": run_id, "tracking_uri": self.uri})
@@ -83,15 +86,23 @@ class Tracker:
         metrics = {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, (int, float))}
         if manifest.get("seconds") is not None:
             metrics["stage_seconds"] = manifest["seconds"]
-        self._log(run.info.run_id, params={"fingerprint": manifest["fingerprint"], **manifest.get("inputs", {})},
-                  metrics=metrics)
+        self._log(
+            run.info.run_id,
+            params={"fingerprint": manifest["fingerprint"], **manifest.get("inputs", {})},
+            metrics=metrics,
+        )
         datasets = []
         for name, out in manifest.get("outputs", {}).items():
             if isinstance(out, dict) and "parts" in out:
                 digest = "".join(p["sha256"][:8] for p in out["parts"])[:32]
                 source = json.dumps({"uris": [p["uri"] for p in out["parts"]]})
-                ds = Dataset(name=f"{stage}/{name}", digest=digest, source_type="flywheel-store", source=source,
-                             profile=json.dumps({"num_rows": out.get("count", 0)}))
+                ds = Dataset(
+                    name=f"{stage}/{name}",
+                    digest=digest,
+                    source_type="flywheel-store",
+                    source=source,
+                    profile=json.dumps({"num_rows": out.get("count", 0)}),
+                )
                 datasets.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", stage)]))
         if datasets:
             self.client.log_inputs(run.info.run_id, datasets=datasets)
@@ -107,16 +118,25 @@ class Tracker:
         except Exception:
             self.client.create_registered_model(name)
         parent = self._parents.get(round_idx)
-        mv = self.client.create_model_version(name, source=candidate["uri"], run_id=parent,
-                                              tags={"flywheel.round": str(round_idx), "promoted": str(promoted)})
+        mv = self.client.create_model_version(
+            name,
+            source=candidate["uri"],
+            run_id=parent,
+            tags={"flywheel.round": str(round_idx), "promoted": str(promoted)},
+        )
         self.client.set_registered_model_alias(name, "candidate", mv.version)
         if promoted:
             self.client.set_registered_model_alias(name, "generator", mv.version)
         if parent:
             self.client.set_tag(parent, "flywheel.promoted", str(promoted))
             self.client.set_tag(parent, "flywheel.promotion_reason", reason)
-        log.info("round %d: candidate registered as %s v%s%s", round_idx, name, mv.version,
-                 " and promoted to @generator" if promoted else " (not promoted)")
+        log.info(
+            "round %d: candidate registered as %s v%s%s",
+            round_idx,
+            name,
+            mv.version,
+            " and promoted to @generator" if promoted else " (not promoted)",
+        )
 
     def log_round_metrics(self, round_idx: int, metrics: dict[str, float]) -> None:
         """Metrics on the round's parent run (no-op before the round has one)."""
@@ -135,11 +155,18 @@ def log_batch(client: Any, run_id: str, params: dict | None = None, metrics: dic
     ps = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
     ms = [Metric(k.replace("/", "."), float(v), 0, 0) for k, v in (metrics or {}).items()]
     for i in range(0, max(len(ps), len(ms)), 100):
-        client.log_batch(run_id, params=ps[i:i + 100], metrics=ms[i:i + 100])
+        client.log_batch(run_id, params=ps[i : i + 100], metrics=ms[i : i + 100])
 
 
-def log_reward_run(uri: str, experiment: str, run_name: str, params: dict[str, Any], metrics: dict[str, float],
-                   artifacts: Sequence[str] = (), artifact_location: str | None = None) -> str:
+def log_reward_run(
+    uri: str,
+    experiment: str,
+    run_name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: Sequence[str] = (),
+    artifact_location: str | None = None,
+) -> str:
     """One MLflow run of ``flywheel reward`` with params, metrics and artifact files; returns its run id.
 
     ``artifact_location`` is used when the experiment is created (None: the tracking server's default).

@@ -39,8 +39,7 @@ def tokenizer_dir() -> str:
 
 @pytest.fixture(scope="session")
 def tiny_policy_dir(tmp_path_factory, tokenizer_dir) -> str:
-    from flywheel.models import TinyModelConfig
-    from flywheel.models import build_tiny_causal_lm
+    from flywheel.models import TinyModelConfig, build_tiny_causal_lm
 
     out = tmp_path_factory.mktemp("models") / "tiny-policy"
     return build_tiny_causal_lm(str(out), tokenizer_dir, TinyModelConfig(), seed=0)
@@ -48,8 +47,7 @@ def tiny_policy_dir(tmp_path_factory, tokenizer_dir) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory, tokenizer_dir) -> str:
-    from flywheel.models import TinyModelConfig
-    from flywheel.models import build_tiny_causal_lm
+    from flywheel.models import TinyModelConfig, build_tiny_causal_lm
 
     out = tmp_path_factory.mktemp("models") / "tiny-llama"
     return build_tiny_causal_lm(str(out), tokenizer_dir, TinyModelConfig(arch="llama"), seed=0)

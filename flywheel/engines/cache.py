@@ -33,8 +33,15 @@ class EngineCache:
         e = self.engine
         self._make_room(kind, num_actors * e.cpus_per_actor, num_actors * e.gpus_per_actor)
         log.info("starting %d %s engine(s) on %s", num_actors, kind, model_dir)
-        pool = EnginePool(cls, engine_spec(model_dir, e, self.seed), num_actors=num_actors, cpus_per_actor=e.cpus_per_actor,
-                          gpus_per_actor=e.gpus_per_actor, pin_cores=e.pin_cores, max_retries=e.max_retries)
+        pool = EnginePool(
+            cls,
+            engine_spec(model_dir, e, self.seed),
+            num_actors=num_actors,
+            cpus_per_actor=e.cpus_per_actor,
+            gpus_per_actor=e.gpus_per_actor,
+            pin_cores=e.pin_cores,
+            max_retries=e.max_retries,
+        )
         self.pools[kind] = (model_dir, pool)
         return pool
 

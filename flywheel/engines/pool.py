@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -56,8 +57,16 @@ class EnginePool:
             to Ray's accounting and would all bind core 0 otherwise).
     """
 
-    def __init__(self, engine_cls: type, spec: Any, num_actors: int = 1, cpus_per_actor: float = 1.0,
-                 gpus_per_actor: float = 0.0, pin_cores: bool = True, max_retries: int = 2):
+    def __init__(
+        self,
+        engine_cls: type,
+        spec: Any,
+        num_actors: int = 1,
+        cpus_per_actor: float = 1.0,
+        gpus_per_actor: float = 0.0,
+        pin_cores: bool = True,
+        max_retries: int = 2,
+    ):
         import ray
 
         self._ray = ray
@@ -73,12 +82,18 @@ class EnginePool:
             raise FlywheelError(f"engine start failed for {getattr(spec, 'model', spec)}: {_short(err)}") from None
 
     def _spawn(self, index: int):
-        env = {"OMP_NUM_THREADS": str(max(1, int(self.cpus))), "PYTHONWARNINGS": "ignore",
-               "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
+        env = {
+            "OMP_NUM_THREADS": str(max(1, int(self.cpus))),
+            "PYTHONWARNINGS": "ignore",
+            "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+        }
         if self.pin:
-            env.update({"VLLM_CPU_OMP_THREADS_BIND": _core_binding(index, self.cpus), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"})
-        remote_cls = self._ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
-                                      runtime_env={"env_vars": env})(self.engine_cls)
+            env.update(
+                {"VLLM_CPU_OMP_THREADS_BIND": _core_binding(index, self.cpus), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+            )
+        remote_cls = self._ray.remote(
+            num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0, runtime_env={"env_vars": env}
+        )(self.engine_cls)
         return remote_cls.remote(self.spec)
 
     def run(self, method: str, calls: Iterable[tuple], in_flight_per_actor: int = 2) -> list[dict]:
@@ -87,8 +102,13 @@ class EnginePool:
         self.map(method, enumerate(calls), results.__setitem__, in_flight_per_actor)
         return [results[i] for i in range(len(results))]
 
-    def map(self, method: str, jobs: Iterable[tuple[Any, tuple]], on_result: Callable[[Any, dict], None],
-            in_flight_per_actor: int = 2) -> None:
+    def map(
+        self,
+        method: str,
+        jobs: Iterable[tuple[Any, tuple]],
+        on_result: Callable[[Any, dict], None],
+        in_flight_per_actor: int = 2,
+    ) -> None:
         """Run ``getattr(engine, method)(*args)`` for each ``(key, args)``; call ``on_result(key, out)`` as
         results arrive (in completion order), so the caller can write each part as soon as it is done.
 
@@ -145,10 +165,8 @@ class EnginePool:
 
     def shutdown(self) -> None:
         for a in self.actors:
-            try:
+            with contextlib.suppress(Exception):  # already dead
                 self._ray.kill(a)
-            except Exception:  # already dead
-                pass
         self.actors = []
         time.sleep(0.2)
 

@@ -24,9 +24,9 @@ import torch
 
 from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
+from flywheel.reward.job import REWARD_KIND, reward_fingerprint, run_reward_job
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
-from flywheel.reward.job import REWARD_KIND, reward_fingerprint, run_reward_job
 from flywheel.train.job import Runtime, TrainJob, auto_model_class, job_fingerprint, run_job
 from flywheel.train.loop import build_optimizer, build_scheduler
 
@@ -132,8 +132,11 @@ class _StepGauges:
         step = int(row.get("step", 0))
         if stage != "reward" and (step == 1 or step % 10 == 0):  # reward jobs print their own lines
             # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
-            print(f"{stage} step {step} loss {row.get('loss', float('nan')):.4f} "
-                  f"{row.get('tokens_per_s', 0.0):.0f} tok/s", flush=True)
+            print(
+                f"{stage} step {step} loss {row.get('loss', float('nan')):.4f} "
+                f"{row.get('tokens_per_s', 0.0):.0f} tok/s",
+                flush=True,
+            )
 
 
 def _worker(config: dict) -> dict[str, dict]:

@@ -40,10 +40,17 @@ class EngineSpec:
 
 def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
     """The spec of one engine over ``model_dir`` from an :class:`flywheel.config.EngineConfig`."""
-    return EngineSpec(model=model_dir, dtype=engine.dtype, max_model_len=engine.max_model_len,
-                      kv_cache_gb=engine.kv_cache_gb, enforce_eager=engine.enforce_eager,
-                      tensor_parallel=engine.tensor_parallel, seed=seed, on_gpu=engine.gpus_per_actor > 0,
-                      metrics=engine.metrics)
+    return EngineSpec(
+        model=model_dir,
+        dtype=engine.dtype,
+        max_model_len=engine.max_model_len,
+        kv_cache_gb=engine.kv_cache_gb,
+        enforce_eager=engine.enforce_eager,
+        tensor_parallel=engine.tensor_parallel,
+        seed=seed,
+        on_gpu=engine.gpus_per_actor > 0,
+        metrics=engine.metrics,
+    )
 
 
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -92,9 +99,9 @@ def _ray_metrics(llm: Any) -> None:
         from vllm.v1.metrics.ray_wrappers import RayPrometheusStatLogger
 
         engine = llm.llm_engine
-        engine.logger_manager = StatLoggerManager(vllm_config=engine.vllm_config,
-                                                  custom_stat_loggers=[RayPrometheusStatLogger],
-                                                  enable_default_loggers=False)
+        engine.logger_manager = StatLoggerManager(
+            vllm_config=engine.vllm_config, custom_stat_loggers=[RayPrometheusStatLogger], enable_default_loggers=False
+        )
     except Exception as err:  # an API move in vLLM must not stop generation
         logging.getLogger(__name__).warning("vLLM metrics off: %s", err)
 

@@ -15,8 +15,10 @@ def summarize(candidate: list[dict], generator: list[dict]) -> dict:
     """
     if len(candidate) != len(generator) or not candidate:
         raise ValueError("candidate and generator results must be non-empty and aligned")
-    wins = sum(1.0 if c["reward"] > g["reward"] else 0.5 if c["reward"] == g["reward"] else 0.0
-               for c, g in zip(candidate, generator))
+    wins = sum(
+        1.0 if c["reward"] > g["reward"] else 0.5 if c["reward"] == g["reward"] else 0.0
+        for c, g in zip(candidate, generator)
+    )
     out = {
         "prompts": len(candidate),
         "candidate_reward": mean(r["reward"] for r in candidate),

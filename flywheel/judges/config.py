@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.attributes import ATTRIBUTES, DEFAULT_WEIGHTS
@@ -32,8 +32,8 @@ class JudgeConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     policy: str = "max_min"
     min_gap: float = 0.0
-    sft_threshold: Optional[float] = None
-    dialogue_threshold: Optional[float] = None
+    sft_threshold: float | None = None
+    dialogue_threshold: float | None = None
     sft_best_only: bool = True
     use_verifiers: bool = True
     llm_judge: bool = False

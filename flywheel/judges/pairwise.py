@@ -44,7 +44,9 @@ def _content(answer: str | Mapping[str, Any]) -> str:
     if isinstance(answer, Mapping):
         answer = answer.get("content")
     if not isinstance(answer, str):
-        raise FlywheelError(f"judge_prompt: an answer must be a string or an assistant message, got {type(answer).__name__}")
+        raise FlywheelError(
+            f"judge_prompt: an answer must be a string or an assistant message, got {type(answer).__name__}"
+        )
     return answer
 
 

@@ -113,7 +113,9 @@ def _preference(chosen: _Candidate, rejected: _Candidate, judge: str, prompt_id:
     }
 
 
-def group_by_prompt(rows: Iterable[Mapping[str, Any]], dropped: Counter | None = None) -> dict[Any, list[Mapping[str, Any]]]:
+def group_by_prompt(
+    rows: Iterable[Mapping[str, Any]], dropped: Counter | None = None
+) -> dict[Any, list[Mapping[str, Any]]]:
     """Rows grouped by ``prompt_id`` in first-seen order; rows without one are counted in ``dropped``."""
     groups: dict[Any, list[Mapping[str, Any]]] = {}
     for row in rows:

@@ -19,8 +19,12 @@ SERVICES_HOME = "~/.cache/flywheel/services"
 def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register the operating subcommands on the main parser's subparsers."""
     cp = sub.add_parser("compare", help="table + chart (PNG, HTML) of a run's rounds")
-    cp.add_argument("--source", choices=["store", "mlflow"], default="store",
-                    help="stage manifests on the store, or the rounds' MLflow parent runs")
+    cp.add_argument(
+        "--source",
+        choices=["store", "mlflow"],
+        default="store",
+        help="stage manifests on the store, or the rounds' MLflow parent runs",
+    )
     cp.add_argument("--out", default=None, help="report directory (default {run.root}/reports)")
     cp.add_argument("--rounds", default=None, help="comma-separated rounds (default: all)")
     cp.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
@@ -28,8 +32,11 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
 
     sv = sub.add_parser("services", help="local Prefect server + worker and MLflow UI on 127.0.0.1")
     sv_sub = sv.add_subparsers(dest="action", required=True)
-    for action, text in (("up", "start them (kept if already running)"), ("down", "stop what `up` started"),
-                         ("status", "what runs, where to open it, its log")):
+    for action, text in (
+        ("up", "start them (kept if already running)"),
+        ("down", "stop what `up` started"),
+        ("status", "what runs, where to open it, its log"),
+    ):
         a = sv_sub.add_parser(action, help=text)
         a.add_argument("--home", default=SERVICES_HOME, help="state dir: databases, logs, pid files")
         if action == "up":
@@ -60,7 +67,9 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
 
 
 def dispatch(args) -> int:
-    return {"compare": cmd_compare, "services": cmd_services, "deploy": cmd_deploy, "submit": cmd_submit}[args.cmd](args)
+    return {"compare": cmd_compare, "services": cmd_services, "deploy": cmd_deploy, "submit": cmd_submit}[args.cmd](
+        args
+    )
 
 
 def cmd_compare(args) -> int:
@@ -158,7 +167,9 @@ def cmd_deploy(args) -> int:
         print(f"deployment {name} ({dep_id})")
     if args.run:
         common = {"config": args.config, "overrides": list(args.overrides)}
-        params = {"round_idx": args.round, **common} if args.run == "round" else {"first": 1, "last": args.rounds, **common}
+        params = (
+            {"round_idx": args.round, **common} if args.run == "round" else {"first": 1, "last": args.rounds, **common}
+        )
         name = "flywheel-round/round" if args.run == "round" else "flywheel-iterate/iterate"
         out = deploy.trigger(name, params, timeout=args.timeout)
         print(f"flow run {out['name']} ({out['id']}): {out['state']}")
@@ -178,8 +189,14 @@ def cmd_submit(args) -> int:
         extra = OmegaConf.to_container(OmegaConf.load(args.runtime_env), resolve=True)
         if not isinstance(extra, dict):
             raise FlywheelError(f"{args.runtime_env}: runtime env must be a mapping")
-    client, job_id = submit.submit(args.address, command, working_dir=args.working_dir, env=submit.parse_env(args.env),
-                                   extra_runtime_env=extra, python=args.python)
+    client, job_id = submit.submit(
+        args.address,
+        command,
+        working_dir=args.working_dir,
+        env=submit.parse_env(args.env),
+        extra_runtime_env=extra,
+        python=args.python,
+    )
     print(f"submitted Ray job {job_id} to {args.address}")
     if args.no_wait:
         print(f"follow it with: ray job logs --follow --address {args.address} {job_id}")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.ops.report import write_report
 from flywheel.ops.rows import row, rows_from_store
 
 
-def rows_from_mlflow(uri: str, experiment: str, stages: list[str], rounds: Optional[list[int]] = None) -> list[dict]:
+def rows_from_mlflow(uri: str, experiment: str, stages: list[str], rounds: list[int] | None = None) -> list[dict]:
     """Rows from the MLflow parent runs (one per round) of ``experiment`` at tracking ``uri``."""
     from mlflow import MlflowClient
 
@@ -30,15 +30,17 @@ def rows_from_mlflow(uri: str, experiment: str, stages: list[str], rounds: Optio
     for r in sorted(parents):
         tags = parents[r].data.tags
         promoted = {"True": True, "False": False}.get(tags.get("flywheel.promoted", ""))
-        row_ = row(r, dict(parents[r].data.metrics), stages, generator=tags.get("flywheel.generator", ""),
-                   promoted=promoted)
+        row_ = row(
+            r, dict(parents[r].data.metrics), stages, generator=tags.get("flywheel.generator", ""), promoted=promoted
+        )
         row_["mlflow_run_id"] = parents[r].info.run_id
         out.append(row_)
     return out
 
 
-def compare(cfg: Any, source: str = "store", out: Optional[str] = None,
-            rounds: Optional[list[int]] = None) -> tuple[list[dict], dict[str, str]]:
+def compare(
+    cfg: Any, source: str = "store", out: str | None = None, rounds: list[int] | None = None
+) -> tuple[list[dict], dict[str, str]]:
     """Rows for a run's rounds plus the written report (``out`` defaults to ``{run.root}/reports``).
 
     Args:

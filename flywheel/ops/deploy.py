@@ -8,9 +8,10 @@ this checkout (a ``set_working_directory`` pull step), so a worker started on th
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.ops.naming import ACCELERATOR_TAG
@@ -36,15 +37,25 @@ class DeploymentSpec:
         return f"{self.flow}/{self.name}"
 
 
-def specs(config: Optional[str], overrides: list[str]) -> list[DeploymentSpec]:
+def specs(config: str | None, overrides: list[str]) -> list[DeploymentSpec]:
     """The round and iterate deployments with ``config``/``overrides`` as their default parameters."""
     common = {"config": config, "overrides": list(overrides)}
     return [
-        DeploymentSpec("flywheel-round", "round", "flows/round.py:round_flow", {"round_idx": 1, **common},
-                       "One round: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote. "
-                       "Finished stages are skipped, so re-running resumes."),
-        DeploymentSpec("flywheel-iterate", "iterate", "flows/round.py:iterate_flow", {"first": 1, "last": 1, **common},
-                       "Rounds first..last in order; each generates with the model the previous round promoted."),
+        DeploymentSpec(
+            "flywheel-round",
+            "round",
+            "flows/round.py:round_flow",
+            {"round_idx": 1, **common},
+            "One round: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote. "
+            "Finished stages are skipped, so re-running resumes.",
+        ),
+        DeploymentSpec(
+            "flywheel-iterate",
+            "iterate",
+            "flows/round.py:iterate_flow",
+            {"first": 1, "last": 1, **common},
+            "Rounds first..last in order; each generates with the model the previous round promoted.",
+        ),
     ]
 
 
@@ -65,10 +76,8 @@ def ensure_pool(pool: str = WORK_POOL, accelerator_limit: int = 1) -> None:
         try:
             client.read_work_pool(pool)
         except ObjectNotFound:
-            try:
+            with contextlib.suppress(ObjectAlreadyExists):  # a worker created it meanwhile
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-            except ObjectAlreadyExists:  # a worker created it meanwhile
-                pass
         client.create_concurrency_limit(tag=ACCELERATOR_TAG, concurrency_limit=accelerator_limit)
 
 
@@ -81,10 +90,19 @@ def deploy(deployments: list[DeploymentSpec], pool: str = WORK_POOL, source: str
     ids = {}
     for spec in deployments:
         loaded = prefect_flow.from_source(source=source, entrypoint=spec.entrypoint)
-        dep_id = loaded.deploy(name=spec.name, work_pool_name=pool, parameters=spec.parameters,
-                               job_variables={"env": job_env(), "working_dir": source}, tags=spec.tags,
-                               description=spec.description, concurrency_limit=spec.concurrency_limit,
-                               print_next_steps=False, ignore_warnings=True, build=False, push=False)
+        dep_id = loaded.deploy(
+            name=spec.name,
+            work_pool_name=pool,
+            parameters=spec.parameters,
+            job_variables={"env": job_env(), "working_dir": source},
+            tags=spec.tags,
+            description=spec.description,
+            concurrency_limit=spec.concurrency_limit,
+            print_next_steps=False,
+            ignore_warnings=True,
+            build=False,
+            push=False,
+        )
         ids[spec.full_name] = str(dep_id)
     return ids
 
@@ -105,8 +123,10 @@ def trigger(full_name: str, parameters: dict[str, Any], timeout: float | None = 
     state = run.state.type.value if run.state else "UNKNOWN"
     out = {"id": str(run.id), "name": run.name, "state": state}
     if state != "COMPLETED":
-        raise FlywheelError(f"deployment {full_name}: flow run {run.name} ended {state}"
-                            f"{' (' + run.state.message + ')' if run.state and run.state.message else ''}")
+        raise FlywheelError(
+            f"deployment {full_name}: flow run {run.name} ended {state}"
+            f"{' (' + run.state.message + ')' if run.state and run.state.message else ''}"
+        )
     return out
 
 
@@ -118,7 +138,10 @@ def _require_server() -> None:
 
     api = PREFECT_API_URL.value()
     if not api:
-        raise FlywheelError("PREFECT_API_URL is not set: start the server with `flywheel services up` "
-                            "and export the lines it prints")
+        raise FlywheelError(
+            "PREFECT_API_URL is not set: start the server with `flywheel services up` and export the lines it prints"
+        )
     if not healthy(f"{api.rstrip('/')}/health"):
-        raise FlywheelError(f"Prefect server at {api} is not answering: `flywheel services up`, or check PREFECT_API_URL")
+        raise FlywheelError(
+            f"Prefect server at {api} is not answering: `flywheel services up`, or check PREFECT_API_URL"
+        )

@@ -6,7 +6,7 @@ The round flow uses these so the Prefect UI reads ``tiny / round-2 / judge`` and
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 # Stages that hold accelerators (vLLM engine pools, Ray Train workers): one at a time per tag limit.
 ACCELERATOR_TAG = "flywheel-accelerator"
@@ -19,7 +19,7 @@ IO_STAGES = frozenset({"datasets", "promote"})
 IO_RETRIES, ACCELERATOR_RETRIES, RETRY_DELAY_SECONDS = 3, 1, 10
 
 
-def run_label(run_name: str, round_idx: int, stage: Optional[str] = None) -> str:
+def run_label(run_name: str, round_idx: int, stage: str | None = None) -> str:
     """``tiny/round-2`` or ``tiny/round-2/judge``: the run, the round and the stage, in that order."""
     label = f"{run_name}/round-{round_idx}"
     return f"{label}/{stage}" if stage else label
@@ -31,8 +31,12 @@ def task_options(stage: str) -> dict[str, Any]:
     if stage in ACCELERATOR_STAGES:
         tags.append(ACCELERATOR_TAG)
     retries = IO_RETRIES if stage in IO_STAGES else ACCELERATOR_RETRIES
-    return {"tags": tags, "retries": retries, "retry_delay_seconds": RETRY_DELAY_SECONDS,
-            "retry_condition_fn": retry_transient}
+    return {
+        "tags": tags,
+        "retries": retries,
+        "retry_delay_seconds": RETRY_DELAY_SECONDS,
+        "retry_condition_fn": retry_transient,
+    }
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -48,7 +52,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return True
 
 
-def _run_name(config: Optional[str], overrides: Optional[list[str]]) -> str:
+def _run_name(config: str | None, overrides: list[str] | None) -> str:
     from flywheel.config import load_config
 
     try:

@@ -77,16 +77,26 @@ def html_page(rows: list[dict], stages: list[str], title: str, png: bytes) -> st
     heads = ["round", "generator", "promoted", *columns()]
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(h)))}</td>" for h in heads) + "</tr>" for r in rows)
     used = [s for s in stages if any(s in r["stage_seconds"] for r in rows)]
-    times = "".join("<tr><td>" + str(r["round"]) + "</td>" +
-                    "".join(f"<td>{fmt(r['stage_seconds'].get(s))}</td>" for s in used) + "</tr>" for r in rows)
+    times = "".join(
+        "<tr><td>"
+        + str(r["round"])
+        + "</td>"
+        + "".join(f"<td>{fmt(r['stage_seconds'].get(s))}</td>" for s in used)
+        + "</tr>"
+        for r in rows
+    )
     img = base64.b64encode(png).decode()
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in heads)}</tr>{body}</table>"
-            f"<h2>seconds per stage</h2><table><tr><th>round</th>{''.join(f'<th>{s}</th>' for s in used)}</tr>"
-            f"{times}</table><img alt='round comparison chart' src='data:image/png;base64,{img}'></body></html>")
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in heads)}</tr>{body}</table>"
+        f"<h2>seconds per stage</h2><table><tr><th>round</th>{''.join(f'<th>{s}</th>' for s in used)}</tr>"
+        f"{times}</table><img alt='round comparison chart' src='data:image/png;base64,{img}'></body></html>"
+    )
 
 
 def write_report(store: Any, out_uri: str, rows: list[dict], stages: list[str], title: str) -> dict[str, str]:

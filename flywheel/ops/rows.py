@@ -7,16 +7,22 @@ generator / promotion). :func:`row` builds a table row from that view, so both s
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
-from flywheel.errors import FlywheelError
+from typing import Any
 
 # (column header, flat key) groups; a missing key prints as "-".
-EVAL = [("cand. reward", "evaluate.candidate_reward"), ("gen. reward", "evaluate.generator_reward"),
-        ("win rate", "evaluate.win_rate")]
+EVAL = [
+    ("cand. reward", "evaluate.candidate_reward"),
+    ("gen. reward", "evaluate.generator_reward"),
+    ("win rate", "evaluate.win_rate"),
+]
 REWARD = [("reward mean", "judge.reward_mean"), ("reward min", "judge.reward_min"), ("reward max", "judge.reward_max")]
-SIZES = [("prompts", "prompts.prompts"), ("responses", "responses.rows"), ("sft code", "datasets.sft_code"),
-         ("sft general", "datasets.sft_general"), ("pairs", "datasets.preference")]
+SIZES = [
+    ("prompts", "prompts.prompts"),
+    ("responses", "responses.rows"),
+    ("sft code", "datasets.sft_code"),
+    ("sft general", "datasets.sft_general"),
+    ("pairs", "datasets.preference"),
+]
 THROUGHPUT = [("gen tok/s", "responses.tokens_per_s")]
 
 
@@ -46,8 +52,9 @@ def stage_seconds(flat: dict[str, float], stages: list[str]) -> dict[str, float]
     return out
 
 
-def row(round_idx: int, flat: dict[str, float], stages: list[str], generator: str = "",
-        promoted: Optional[bool] = None) -> dict[str, Any]:
+def row(
+    round_idx: int, flat: dict[str, float], stages: list[str], generator: str = "", promoted: bool | None = None
+) -> dict[str, Any]:
     """One comparison row: identity, every metric column, per-stage seconds and their total."""
     times = stage_seconds(flat, stages)
     out: dict[str, Any] = {"round": round_idx, "generator": generator, "promoted": promoted}
@@ -58,7 +65,7 @@ def row(round_idx: int, flat: dict[str, float], stages: list[str], generator: st
     return out
 
 
-def rows_from_store(store: Any, stages: list[str], rounds: Optional[list[int]] = None) -> list[dict]:
+def rows_from_store(store: Any, stages: list[str], rounds: list[int] | None = None) -> list[dict]:
     """Rows from the stage manifests on the store (any fsspec root, s3:// included)."""
     out = []
     for r in store.rounds():
@@ -70,8 +77,9 @@ def rows_from_store(store: Any, stages: list[str], rounds: Optional[list[int]] =
         promo = mans.get("promote", {}).get("outputs", {})
         decision = promo.get("decision") or {}
         gen = _generator_of_round(store, r)
-        out.append(row(r, flatten(mans), stages, generator=gen,
-                       promoted=decision.get("promoted") if decision else None))
+        out.append(
+            row(r, flatten(mans), stages, generator=gen, promoted=decision.get("promoted") if decision else None)
+        )
     return out
 
 

@@ -8,6 +8,7 @@ ephemeral API, MLflow sqlite under the run root) needs no server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,8 +57,14 @@ def prefect_env(home: str, api_url: str | None) -> dict[str, str]:
     return env
 
 
-def plan(home: str, prefect_port: int = 4200, mlflow_port: int = 5000, tracking_uri: str | None = None,
-         pool: str = WORK_POOL, worker: bool = True) -> list[Service]:
+def plan(
+    home: str,
+    prefect_port: int = 4200,
+    mlflow_port: int = 5000,
+    tracking_uri: str | None = None,
+    pool: str = WORK_POOL,
+    worker: bool = True,
+) -> list[Service]:
     """The services to start, in order. ``tracking_uri=None`` leaves MLflow out.
 
     Args:
@@ -65,20 +72,52 @@ def plan(home: str, prefect_port: int = 4200, mlflow_port: int = 5000, tracking_
         tracking_uri: the MLflow backend store the UI reads (e.g. the run's ``sqlite:///{root}/mlflow.db``).
     """
     api = f"http://{HOST}:{prefect_port}/api"
-    out = [Service("prefect-server", [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(prefect_port)],
-                   url=f"http://{HOST}:{prefect_port}", health=f"{api}/health", env=prefect_env(home, None))]
+    out = [
+        Service(
+            "prefect-server",
+            [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(prefect_port)],
+            url=f"http://{HOST}:{prefect_port}",
+            health=f"{api}/health",
+            env=prefect_env(home, None),
+        )
+    ]
     if worker:
-        out.append(Service("prefect-worker", [_bin("prefect"), "worker", "start", "--pool", pool, "--type", "process",
-                                              "--name", f"{pool}-local"],
-                           url=api, health=f"{api}/health", env=prefect_env(home, api)))
+        out.append(
+            Service(
+                "prefect-worker",
+                [_bin("prefect"), "worker", "start", "--pool", pool, "--type", "process", "--name", f"{pool}-local"],
+                url=api,
+                health=f"{api}/health",
+                env=prefect_env(home, api),
+            )
+        )
     if tracking_uri:
         if tracking_uri.startswith(("http://", "https://")):
             raise FlywheelError(f"tracking.uri {tracking_uri!r} is already a server: open it directly")
-        out.append(Service("mlflow", [_bin("mlflow"), "server", "--host", HOST, "--port", str(mlflow_port),
-                                      "--backend-store-uri", tracking_uri, "--workers", "1"],
-                           url=f"http://{HOST}:{mlflow_port}", health=f"http://{HOST}:{mlflow_port}/health",
-                           env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-                                "DO_NOT_TRACK": "true"}))
+        out.append(
+            Service(
+                "mlflow",
+                [
+                    _bin("mlflow"),
+                    "server",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(mlflow_port),
+                    "--backend-store-uri",
+                    tracking_uri,
+                    "--workers",
+                    "1",
+                ],
+                url=f"http://{HOST}:{mlflow_port}",
+                health=f"http://{HOST}:{mlflow_port}/health",
+                env={
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                    "MLFLOW_DISABLE_TELEMETRY": "true",
+                    "DO_NOT_TRACK": "true",
+                },
+            )
+        )
     return out
 
 
@@ -135,8 +174,15 @@ def start(services: list[Service], home: str, cwd: str, timeout: float = 180.0) 
         log_path = os.path.join(home, f"{svc.name}.log")
         env = {**os.environ, **svc.env}
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(svc.argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                svc.argv,
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         rec = {**asdict(svc), "pid": proc.pid, "log": log_path, "started_at": time.time()}
         rec.pop("env")  # the pid file records what runs where, never the environment
         with open(_pidfile(home, svc.name), "w") as f:
@@ -172,17 +218,13 @@ def stop(home: str, grace: float = 20.0) -> list[str]:
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)  # each service leads its own session: its children (uvicorn, flow runs) go too
-    except ProcessLookupError:
-        pass
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def shell_exports(home: str, prefect_port: int) -> str:

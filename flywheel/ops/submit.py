@@ -19,14 +19,30 @@ from urllib.parse import urlparse
 from flywheel.errors import FlywheelError
 
 # Never uploaded: virtualenvs, run outputs, VCS metadata and caches (Ray caps a working_dir package size).
-EXCLUDES = [".venv", "venv", ".git", "runs", "mlruns", "**/__pycache__", ".pytest_cache", ".ruff_cache",
-            "*.egg-info", "build", "dist", "*.safetensors", "*.gguf"]
+EXCLUDES = [
+    ".venv",
+    "venv",
+    ".git",
+    "runs",
+    "mlruns",
+    "**/__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.egg-info",
+    "build",
+    "dist",
+    "*.safetensors",
+    "*.gguf",
+]
 # Commands that read a run config and may start engines: they get ``ray.address=auto``.
 CONFIG_COMMANDS = ("iterate", "stage")
 COMMANDS = ("iterate", "stage", "status", "compare")
 # Matched against whole ``_``-separated words, so TOKENIZERS_PARALLELISM or KEYBOARD pass.
-_SECRET = re.compile(r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|SESSION|PRIVATE|KEY|KEY_ID)$|(^|_)(SECRET|TOKEN|"
-                     r"PASSWORD|PASSWD|CREDENTIALS?|PRIVATE)(_|$)", re.I)
+_SECRET = re.compile(
+    r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|SESSION|PRIVATE|KEY|KEY_ID)$|(^|_)(SECRET|TOKEN|"
+    r"PASSWORD|PASSWD|CREDENTIALS?|PRIVATE)(_|$)",
+    re.I,
+)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -34,8 +50,10 @@ def check_env(env: dict[str, str]) -> None:
     """Refuse secret-looking variables: a runtime env is visible in the Ray dashboard and job metadata."""
     bad = sorted(k for k in env if _SECRET.search(k))
     if bad:
-        raise FlywheelError(f"--env {bad[0]}: credentials must come from the cluster's environment or IAM role, "
-                            "never from the job's runtime env (it is shown in the Ray dashboard)")
+        raise FlywheelError(
+            f"--env {bad[0]}: credentials must come from the cluster's environment or IAM role, "
+            "never from the job's runtime env (it is shown in the Ray dashboard)"
+        )
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -69,13 +87,14 @@ def job_command(command: list[str], address: str, root: str | None) -> list[str]
     if not command or command[0] not in COMMANDS:
         raise FlywheelError(f"submit: command must be one of {', '.join(COMMANDS)}, got {command[:1] or 'nothing'}")
     out = list(command)
-    if command[0] in CONFIG_COMMANDS:
-        if not any(a.startswith("ray.address=") for a in out):
-            out.append("ray.address=auto")
+    if command[0] in CONFIG_COMMANDS and not any(a.startswith("ray.address=") for a in out):
+        out.append("ray.address=auto")
     if root is not None and "://" not in root and not os.path.isabs(os.path.expanduser(root)):
         if not is_loopback(address):
-            raise FlywheelError(f"run.root={root!r} is relative: on a cluster use s3://bucket/prefix or a shared "
-                                "absolute path (run.root=...)")
+            raise FlywheelError(
+                f"run.root={root!r} is relative: on a cluster use s3://bucket/prefix or a shared "
+                "absolute path (run.root=...)"
+            )
         out.append(f"run.root={os.path.abspath(root)}")
     return out
 
@@ -87,9 +106,12 @@ def runtime_env(working_dir: str, env: dict[str, str], extra: dict[str, Any] | N
     check_env(env)
     extra = dict(extra or {})
     check_env(extra.get("env_vars", {}))
-    rt = {**extra, "working_dir": os.path.abspath(working_dir),
-          "excludes": [*EXCLUDES, *extra.get("excludes", [])],
-          "env_vars": {**OFFLINE_ENV, "PYTHONUNBUFFERED": "1", **extra.get("env_vars", {}), **env}}
+    rt = {
+        **extra,
+        "working_dir": os.path.abspath(working_dir),
+        "excludes": [*EXCLUDES, *extra.get("excludes", [])],
+        "env_vars": {**OFFLINE_ENV, "PYTHONUNBUFFERED": "1", **extra.get("env_vars", {}), **env},
+    }
     return rt
 
 
@@ -130,9 +152,15 @@ def resolve_root(command: list[str]) -> str | None:
     return load_config(config, overrides).run.root
 
 
-def submit(address: str, command: list[str], working_dir: str = ".", env: dict[str, str] | None = None,
-           extra_runtime_env: dict[str, Any] | None = None, python: str = "python",
-           num_cpus: float | None = None) -> tuple[Any, str]:
+def submit(
+    address: str,
+    command: list[str],
+    working_dir: str = ".",
+    env: dict[str, str] | None = None,
+    extra_runtime_env: dict[str, Any] | None = None,
+    python: str = "python",
+    num_cpus: float | None = None,
+) -> tuple[Any, str]:
     """Submit ``flywheel <command>`` as a Ray job. Returns (client, submission id)."""
     from ray.job_submission import JobSubmissionClient
 
@@ -142,13 +170,18 @@ def submit(address: str, command: list[str], working_dir: str = ".", env: dict[s
         client = JobSubmissionClient(address)
     except Exception as err:  # connection refused, auth mismatch: one line, no traceback
         raise FlywheelError(f"Ray cluster {address}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
-    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env(working_dir, env or {}, extra_runtime_env),
-                               metadata={"flywheel.command": " ".join(command[:1])}, entrypoint_num_cpus=num_cpus)
+    job_id = client.submit_job(
+        entrypoint=entrypoint,
+        runtime_env=runtime_env(working_dir, env or {}, extra_runtime_env),
+        metadata={"flywheel.command": " ".join(command[:1])},
+        entrypoint_num_cpus=num_cpus,
+    )
     return client, job_id
 
 
-def wait(client: Any, job_id: str, timeout: float | None = None, echo: Callable[[str], None] = print,
-         poll: float = 2.0) -> str:
+def wait(
+    client: Any, job_id: str, timeout: float | None = None, echo: Callable[[str], None] = print, poll: float = 2.0
+) -> str:
     """Follow the job's log until it ends. Returns its final status.
 
     Raises:
@@ -166,10 +199,13 @@ def wait(client: Any, job_id: str, timeout: float | None = None, echo: Callable[
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
             break
         if timeout is not None and time.time() - t0 > timeout:
-            raise FlywheelError(f"job {job_id} still {status.value} after {timeout:.0f}s "
-                                f"(stop it with `ray job stop {job_id}`)")
+            raise FlywheelError(
+                f"job {job_id} still {status.value} after {timeout:.0f}s (stop it with `ray job stop {job_id}`)"
+            )
         time.sleep(poll)
     if status != JobStatus.SUCCEEDED:
         info = client.get_job_info(job_id)
-        raise FlywheelError(f"job {job_id} {status.value}: {(info.message or '').splitlines()[0] if info.message else ''}")
+        raise FlywheelError(
+            f"job {job_id} {status.value}: {(info.message or '').splitlines()[0] if info.message else ''}"
+        )
     return status.value

@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flywheel.judges.metrics import accuracy_by_category
 from flywheel.judges.attributes import ATTRIBUTES, WeightsLike, aggregate
+from flywheel.judges.metrics import accuracy_by_category
 
 ScoreFn = Callable[[list[list[dict]]], list[list[float]]]
 
@@ -50,8 +50,15 @@ def score_pairs(
     rewards = [aggregate(s, weights) for s in raw]
     out = []
     for p, (c, r) in zip(pairs, refs):
-        out.append({**p, "reward_chosen": rewards[c], "reward_rejected": rewards[r],
-                    "scores_chosen": dict(zip(ATTRIBUTES, raw[c])), "scores_rejected": dict(zip(ATTRIBUTES, raw[r]))})
+        out.append(
+            {
+                **p,
+                "reward_chosen": rewards[c],
+                "reward_rejected": rewards[r],
+                "scores_chosen": dict(zip(ATTRIBUTES, raw[c])),
+                "scores_rejected": dict(zip(ATTRIBUTES, raw[r])),
+            }
+        )
     return out
 
 

@@ -62,19 +62,26 @@ def cmd_train(args) -> int:
     cfg, rc = load(args.config, args.overrides)
     out, _ = _paths(cfg, rc)
     out = expand(args.out) if args.out else out
-    metrics = train(args.data or [rc.train_file], rc, cfg.train, _backbone(cfg, rc), out, cfg.run.cache_dir,
-                    tiny=cfg.models.tiny)
+    metrics = train(
+        args.data or [rc.train_file], rc, cfg.train, _backbone(cfg, rc), out, cfg.run.cache_dir, tiny=cfg.models.tiny
+    )
     brief = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and k != "history"}
     if cfg.tracking.enabled:
         from dataclasses import asdict
 
         from flywheel.tracking import log_reward_run
 
-        params = {"data": ",".join(args.data or [rc.train_file]), "backbone": _backbone(cfg, rc), "out_dir": out,
-                  "trainable_layers": rc.trainable_layers, **{f"stage.{k}": v for k, v in asdict(rc.stage).items()}}
+        params = {
+            "data": ",".join(args.data or [rc.train_file]),
+            "backbone": _backbone(cfg, rc),
+            "out_dir": out,
+            "trainable_layers": rc.trainable_layers,
+            **{f"stage.{k}": v for k, v in asdict(rc.stage).items()},
+        }
         numbers = {k: v for k, v in brief.items() if isinstance(v, (int, float))}
-        log_reward_run(_tracking_uri(cfg), _experiment(cfg), "reward-train", params, numbers,
-                       artifact_location=_artifacts(cfg))
+        log_reward_run(
+            _tracking_uri(cfg), _experiment(cfg), "reward-train", params, numbers, artifact_location=_artifacts(cfg)
+        )
     print(json.dumps(brief, indent=1, default=str))
     return 0
 
@@ -101,17 +108,30 @@ def _log(cfg: Config, rc: RewardConfig, models: dict[str, str], data: str, resul
     from flywheel.tracking import log_reward_run
 
     for name, metrics in results.items():
-        log_reward_run(_tracking_uri(cfg), _experiment(cfg), f"reward-eval/{name}",
-                       {"model": models[name], "data": data, "scorer": rc.scorer, "hard_gap": rc.hard_gap,
-                        **{f"weights.{k}": v for k, v in cfg.judges.weights.items()}},
-                       metrics, [os.path.join(eval_dir, f"pairs-{name}.jsonl")], artifact_location=_artifacts(cfg))
+        log_reward_run(
+            _tracking_uri(cfg),
+            _experiment(cfg),
+            f"reward-eval/{name}",
+            {
+                "model": models[name],
+                "data": data,
+                "scorer": rc.scorer,
+                "hard_gap": rc.hard_gap,
+                **{f"weights.{k}": v for k, v in cfg.judges.weights.items()},
+            },
+            metrics,
+            [os.path.join(eval_dir, f"pairs-{name}.jsonl")],
+            artifact_location=_artifacts(cfg),
+        )
 
 
 def _tracking_uri(cfg: Config) -> str:
     from flywheel.store import Store
     from flywheel.tracking import tracking_uri
 
-    return tracking_uri(cfg.tracking, Store(cfg.run.root, cfg.run.storage_options), expand(cfg.run.cache_dir), cfg.run.name)
+    return tracking_uri(
+        cfg.tracking, Store(cfg.run.root, cfg.run.storage_options), expand(cfg.run.cache_dir), cfg.run.name
+    )
 
 
 def _artifacts(cfg: Config) -> str | None:

@@ -75,9 +75,16 @@ def row_messages(row: Mapping[str, Any]) -> list[dict[str, str]]:
             raise FlywheelError("reward row: 'response' must be a string")
         return parse_prompt(row.get("prompt")) + [{"role": "assistant", "content": row["response"]}]
     messages = row.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[-1], Mapping) and messages[-1].get("role") == "assistant":
+    if (
+        isinstance(messages, list)
+        and messages
+        and isinstance(messages[-1], Mapping)
+        and messages[-1].get("role") == "assistant"
+    ):
         return parse_prompt(list(messages[:-1])) + [dict(messages[-1])]
-    raise FlywheelError("reward row: needs 'prompt' and 'response' (HelpSteer2) or 'messages' ending with an assistant turn")
+    raise FlywheelError(
+        "reward row: needs 'prompt' and 'response' (HelpSteer2) or 'messages' ending with an assistant turn"
+    )
 
 
 def render(tokenizer, messages: Sequence[Mapping[str, str]]) -> str:
@@ -128,9 +135,12 @@ def collate_reward(examples: Sequence[RewardExample], pad_id: int) -> dict[str, 
     ``mask`` ``[B, 5]`` bool."""
     width = max(len(e.input_ids) for e in examples)
     return {
-        "input_ids": torch.tensor([e.input_ids + [pad_id] * (width - len(e.input_ids)) for e in examples], dtype=torch.long),
-        "attention_mask": torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in examples],
-                                       dtype=torch.long),
+        "input_ids": torch.tensor(
+            [e.input_ids + [pad_id] * (width - len(e.input_ids)) for e in examples], dtype=torch.long
+        ),
+        "attention_mask": torch.tensor(
+            [[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in examples], dtype=torch.long
+        ),
         "target": torch.tensor([e.target for e in examples], dtype=torch.float32).reshape(-1, len(ATTRIBUTES)),
         "mask": torch.tensor([e.mask for e in examples], dtype=torch.bool).reshape(-1, len(ATTRIBUTES)),
     }

@@ -80,8 +80,9 @@ def check_rows(path: str, limit: int = 0) -> int:
     return n
 
 
-def train(data: list[str], rc: RewardConfig, train_cfg: Any, backbone: str, out_dir: str, cache_dir: str,
-          tiny: Any = None) -> dict:
+def train(
+    data: list[str], rc: RewardConfig, train_cfg: Any, backbone: str, out_dir: str, cache_dir: str, tiny: Any = None
+) -> dict:
     """Train a reward model on HelpSteer2-schema files; returns the job's metrics plus ``out_dir``."""
     from dataclasses import replace
 
@@ -91,8 +92,16 @@ def train(data: list[str], rc: RewardConfig, train_cfg: Any, backbone: str, out_
     paths = [data_path(d) for d in data]
     rows = sum(check_rows(p) for p in paths)
     init = initial_reward_model(backbone, cache_dir, rc.seed, tiny)
-    job = RewardJob(name="reward", kind=REWARD_KIND, init_model=init, ref_model=None, data=paths,
-                    out_dir=os.path.abspath(expand(out_dir)), stage=rc.stage, trainable_layers=rc.trainable_layers)
+    job = RewardJob(
+        name="reward",
+        kind=REWARD_KIND,
+        init_model=init,
+        ref_model=None,
+        data=paths,
+        out_dir=os.path.abspath(expand(out_dir)),
+        stage=rc.stage,
+        trainable_layers=rc.trainable_layers,
+    )
     log.info("reward: training on %d rows from %s -> %s", rows, ", ".join(paths), job.out_dir)
     t0 = time.perf_counter()
     res = run_training([job], replace(train_cfg), os.path.join(expand(cache_dir), "ray-train"))
@@ -112,8 +121,15 @@ def score_fn(model_dir: str, scorer: str, engine_cfg: Any, ray_cfg: Any, seed: i
     return vllm_scorer(model_dir, engine_cfg, ray_cfg, seed)
 
 
-def evaluate_models(models: dict[str, str], pairs_file: str, rc: RewardConfig, weights: dict[str, float],
-                    engine_cfg: Any, ray_cfg: Any, out_dir: str) -> dict[str, dict[str, float]]:
+def evaluate_models(
+    models: dict[str, str],
+    pairs_file: str,
+    rc: RewardConfig,
+    weights: dict[str, float],
+    engine_cfg: Any,
+    ray_cfg: Any,
+    out_dir: str,
+) -> dict[str, dict[str, float]]:
     """Accuracy by category of each named model on the same held-out pairs; scored pairs go to ``out_dir``."""
     from flywheel.reward.accuracy import evaluate
     from flywheel.reward.pairs import load_pairs

@@ -28,8 +28,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from flywheel.reward.bank import FILLER_CLOSERS, FILLER_OPENERS, QA_BANK
 from flywheel.judges.verifiers import verify_math
+from flywheel.reward.bank import FILLER_CLOSERS, FILLER_OPENERS, QA_BANK
 from flywheel.sdg.if_prompts import if_single_prompt
 from flywheel.sdg.instructions import END_PHRASES, KEYWORD_POOL, START_PHRASES, make_instruction, verify_all
 
@@ -53,6 +53,7 @@ def _row(prompt: str, response: str, attrs: Attrs, kind: str, meta: dict[str, An
 
 # ---- math ----------------------------------------------------------------------------------------
 
+
 def math_problem(rng: random.Random) -> dict[str, Any]:
     """One word problem: ``{"question", "work", "answer", "wrong_op_work", "wrong_op_answer"}``.
 
@@ -64,35 +65,65 @@ def math_problem(rng: random.Random) -> dict[str, Any]:
     if kind == "add":
         a, b = rng.randint(12, 89), rng.randint(11, 78)
         q = f"{name} has {a} {item}s and gets {b} more. How many {item}s does {name} have now?"
-        return dict(question=q, work=f"{a} + {b} = {a + b}", answer=a + b,
-                    wrong_op_work=f"{a} - {b} = {a - b}", wrong_op_answer=a - b)
+        return dict(
+            question=q,
+            work=f"{a} + {b} = {a + b}",
+            answer=a + b,
+            wrong_op_work=f"{a} - {b} = {a - b}",
+            wrong_op_answer=a - b,
+        )
     if kind == "sub":
         a, b = rng.randint(40, 99), rng.randint(11, 39)
         q = f"{name} had {a} {item}s and gave {b} of them away. How many {item}s are left?"
-        return dict(question=q, work=f"{a} - {b} = {a - b}", answer=a - b,
-                    wrong_op_work=f"{a} + {b} = {a + b}", wrong_op_answer=a + b)
+        return dict(
+            question=q,
+            work=f"{a} - {b} = {a - b}",
+            answer=a - b,
+            wrong_op_work=f"{a} + {b} = {a + b}",
+            wrong_op_answer=a + b,
+        )
     if kind == "mul":
         a, b = rng.randint(3, 12), rng.randint(4, 15)
         q = f"A bag holds {a} {item}s. How many {item}s are in {b} bags?"
-        return dict(question=q, work=f"{a} × {b} = {a * b}", answer=a * b,
-                    wrong_op_work=f"{a} + {b} = {a + b}", wrong_op_answer=a + b)
+        return dict(
+            question=q,
+            work=f"{a} × {b} = {a * b}",
+            answer=a * b,
+            wrong_op_work=f"{a} + {b} = {a + b}",
+            wrong_op_answer=a + b,
+        )
     if kind == "div":
         a, b = rng.randint(3, 12), rng.randint(2, 9)
         q = f"{name} shares {a * b} {item}s equally among {b} friends. How many {item}s does each friend get?"
-        return dict(question=q, work=f"{a * b} ÷ {b} = {a}", answer=a,
-                    wrong_op_work=f"{a * b} - {b} = {a * b - b}", wrong_op_answer=a * b - b)
+        return dict(
+            question=q,
+            work=f"{a * b} ÷ {b} = {a}",
+            answer=a,
+            wrong_op_work=f"{a * b} - {b} = {a * b - b}",
+            wrong_op_answer=a * b - b,
+        )
     if kind == "percent":
         price, pct = 20 * rng.randint(2, 15), rng.choice((10, 20, 25, 50))
         save = price * pct // 100
         q = f"A coat costs ${price} and is on sale for {pct}% off. How many dollars does the discount save?"
-        return dict(question=q, work=f"{pct}% of {price} = {price} × {pct} / 100 = {save}", answer=save,
-                    wrong_op_work=f"{price} - {pct} = {price - pct}", wrong_op_answer=price - pct)
+        return dict(
+            question=q,
+            work=f"{pct}% of {price} = {price} × {pct} / 100 = {save}",
+            answer=save,
+            wrong_op_work=f"{price} - {pct} = {price - pct}",
+            wrong_op_answer=price - pct,
+        )
     r1, r2, k = rng.randint(2, 5), rng.randint(2, 7), rng.randint(2, 9)
     while r2 == r1:
         r2 = rng.randint(2, 7)
     q = f"The ratio of cats to dogs at a shelter is {r1}:{r2}. There are {r1 * k} cats. How many dogs are there?"
-    return dict(question=q, work=f"{r1 * k} ÷ {r1} = {k} groups, and {k} × {r2} = {r2 * k}", answer=r2 * k,
-                wrong_op_work=f"{r1 * k} × {r2} ÷ {r2} = {r1 * k}", wrong_op_answer=r1 * k)
+    return dict(
+        question=q,
+        work=f"{r1 * k} ÷ {r1} = {k} groups, and {k} × {r2} = {r2 * k}",
+        answer=r2 * k,
+        wrong_op_work=f"{r1 * k} × {r2} ÷ {r2} = {r1 * k}",
+        wrong_op_answer=r1 * k,
+    )
 
 
 def _wrong_number(rng: random.Random, answer: int) -> int:
@@ -109,8 +140,11 @@ def math_responses(rng: random.Random, p: dict[str, Any]) -> list[tuple[str, Att
     bad_work = work.rsplit("= ", 1)[0] + f"= {bad}"
     return [
         (f"{work}.\nThe answer is {ans}.", (4, 4, 4, 1, 1)),
-        (f"{opener} We need to work out the result from the numbers in the question. {work}. "
-         f"So, after checking this calculation again, the answer is {ans}. {closer}", (3, 4, 4, 1, 4)),
+        (
+            f"{opener} We need to work out the result from the numbers in the question. {work}. "
+            f"So, after checking this calculation again, the answer is {ans}. {closer}",
+            (3, 4, 4, 1, 4),
+        ),
         (f"{work}.\nThe answer is {slip}.", (0, 0, 1, 1, 1)),
         (f"{bad_work}.\nThe answer is {bad}.", (1, 0, 3, 1, 1)),
         (f"{p['wrong_op_work']}.\nThe answer is {p['wrong_op_answer']}.", (1, 0, 2, 1, 1)),
@@ -143,6 +177,7 @@ def math_rows(rng: random.Random, n_prompts: int) -> list[list[Row]]:
 
 # ---- instruction following -----------------------------------------------------------------------
 
+
 def _keywords(rng: random.Random, text: str) -> dict[str, Any]:
     words = [w for w in KEYWORD_POOL if w not in text.lower()]
     return {"keywords": rng.sample(words, 2)}
@@ -156,8 +191,10 @@ IF_KINDS: dict[str, tuple[Callable[[random.Random, str], dict], Callable[[str, d
     "start_phrase": (lambda r, t: {"phrase": r.choice(START_PHRASES)}, lambda t, p: f"{p['phrase']} {t}"),
     "no_commas": (lambda r, t: {}, lambda t, p: t.replace(",", "")),
     "quotation": (lambda r, t: {}, lambda t, p: f'"{t}"'),
-    "keywords_include": (_keywords, lambda t, p: f"{t} In short, it is a matter of {p['keywords'][0]} "
-                                                   f"and {p['keywords'][1]}."),
+    "keywords_include": (
+        _keywords,
+        lambda t, p: f"{t} In short, it is a matter of {p['keywords'][0]} and {p['keywords'][1]}.",
+    ),
     "title": (lambda r, t: {}, lambda t, p: f"<<{t.split(' ', 1)[0].strip(',.').lower()} explained>>\n{t}"),
     "postscript": (lambda r, t: {"marker": "P.S."}, lambda t, p: f"{t}\n\nP.S. Ask me if you want more detail."),
     "json_format": (lambda r, t: {}, lambda t, p: json.dumps({"answer": t})),
@@ -176,14 +213,17 @@ def instruction_rows(rng: random.Random, bank: list[tuple[str, tuple[str, ...]]]
                 continue  # the rewrite must decide the instruction, or the pair teaches nothing true
             prompt = if_single_prompt(question, [ins])
             meta = {"instructions": [ins]}
-            rows = [_row(prompt, good, (4, 4, 4, 2, 2), "instruction", meta),
-                    _row(prompt, bad, (1, 2, 3, 2, 2), "instruction", meta)]
+            rows = [
+                _row(prompt, good, (4, 4, 4, 2, 2), "instruction", meta),
+                _row(prompt, bad, (1, 2, 3, 2, 2), "instruction", meta),
+            ]
             rng.shuffle(rows)
             groups.append(rows)
     return groups
 
 
 # ---- chat: coherence and verbosity ---------------------------------------------------------------
+
 
 def _scramble(rng: random.Random, sentence: str) -> str:
     words = sentence.rstrip(".").split()
@@ -198,8 +238,11 @@ def chat_rows(rng: random.Random, bank: list[tuple[str, tuple[str, ...]]]) -> li
         answer = " ".join(sentences)
         variants = [
             (f"{answer} {rng.choice(FILLER_CLOSERS)}", (4, 4, 4, 2, 3)),
-            (f"{rng.choice(FILLER_OPENERS)} {answer} {rng.choice(FILLER_CLOSERS)} {rng.choice(FILLER_OPENERS)} "
-             f"{answer}", (2, 4, 2, 2, 4)),
+            (
+                f"{rng.choice(FILLER_OPENERS)} {answer} {rng.choice(FILLER_CLOSERS)} {rng.choice(FILLER_OPENERS)} "
+                f"{answer}",
+                (2, 4, 2, 2, 4),
+            ),
             (" ".join(sentences[0].split()[: max(3, len(sentences[0].split()) // 2)]), (1, 2, 1, 1, 0)),
             (" ".join(_scramble(rng, s) for s in sentences), (0, 1, 0, 2, 2)),
         ]

@@ -42,8 +42,13 @@ class RewardJob(TrainJob):
 
 def reward_fingerprint(job: RewardJob) -> str:
     """Identity of a reward job's inputs: stage, initial weights, data contents, trainable layers."""
-    return fingerprint(REWARD_KIND, asdict(job.stage), model_fingerprint(job.init_model),
-                       [file_digest(p) for p in job.data], job.trainable_layers)
+    return fingerprint(
+        REWARD_KIND,
+        asdict(job.stage),
+        model_fingerprint(job.init_model),
+        [file_digest(p) for p in job.data],
+        job.trainable_layers,
+    )
 
 
 def _load(rt: Runtime, path: str) -> torch.nn.Module:
@@ -86,12 +91,24 @@ def run_reward_job(job: RewardJob, rt: Runtime, on_step: Callable[[dict], None] 
             on_step(row)
         if rt.rank == 0 and (row["step"] % 10 == 0 or row["step"] == total_steps):
             # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
-            print(f"reward step {row['step']}/{total_steps} loss {row['loss']:.3f} mae {row['mae']:.3f} "
-                  f"{row['tokens_per_s']:.0f} tok/s", flush=True)
+            print(
+                f"reward step {row['step']}/{total_steps} loss {row['loss']:.3f} mae {row['mae']:.3f} "
+                f"{row['tokens_per_s']:.0f} tok/s",
+                flush=True,
+            )
 
-    metrics = train_reward(engine, examples, job.stage, pad_id, rank=rt.rank, world=rt.world, start_step=start,
-                           checkpoint=checkpoint, reduce_mean=rt.reduce_mean, on_step=progress)
+    metrics = train_reward(
+        engine,
+        examples,
+        job.stage,
+        pad_id,
+        rank=rt.rank,
+        world=rt.world,
+        start_step=start,
+        checkpoint=checkpoint,
+        reduce_mean=rt.reduce_mean,
+        on_step=progress,
+    )
     metrics.update(name=job.name, skipped_rows=skipped, trainable_params=trainable)
     publish_export(engine, model, tokenizer, job, fp, metrics, rt)
     return metrics
-

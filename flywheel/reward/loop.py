@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from flywheel.reward.data import RewardExample, collate_reward
 from flywheel.reward.losses import masked_mse
 from flywheel.train.config import StageConfig
 from flywheel.train.loop import StepResult, run_steps, summarize
-from flywheel.reward.data import RewardExample, collate_reward
 
 
 def freeze_lower_layers(model: torch.nn.Module, trainable_layers: int) -> int:
@@ -32,7 +32,7 @@ def freeze_lower_layers(model: torch.nn.Module, trainable_layers: int) -> int:
     """
     if trainable_layers >= 0:
         layers = model.model.layers
-        keep = {id(p) for layer in list(layers)[len(layers) - trainable_layers:] for p in layer.parameters()}
+        keep = {id(p) for layer in list(layers)[len(layers) - trainable_layers :] for p in layer.parameters()}
         keep |= {id(p) for p in model.model.norm.parameters()} | {id(p) for p in model.score.parameters()}
         for p in model.parameters():
             p.requires_grad_(id(p) in keep)
@@ -80,6 +80,15 @@ def train_reward(
         return reward_step(engine, batch), int(batch["attention_mask"].sum())
 
     history, total_steps, seconds = run_steps(
-        engine, [len(e.input_ids) for e in examples], stage, step_fn, rank=rank, world=world,
-        start_step=start_step, checkpoint=checkpoint, reduce_mean=reduce_mean, on_step=on_step)
+        engine,
+        [len(e.input_ids) for e in examples],
+        stage,
+        step_fn,
+        rank=rank,
+        world=world,
+        start_step=start_step,
+        checkpoint=checkpoint,
+        reduce_mean=reduce_mean,
+        on_step=on_step,
+    )
     return summarize(history, "reward", total_steps, start_step, seconds, len(examples))

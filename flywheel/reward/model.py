@@ -30,10 +30,18 @@ def build_reward_model(out_dir: str, backbone_dir: str | None, tokenizer_dir: st
     torch.manual_seed(seed)
     if backbone_dir is None:
         config = LlamaConfig(
-            vocab_size=len(tok), hidden_size=tiny.hidden, intermediate_size=tiny.intermediate,
-            num_hidden_layers=tiny.layers, num_attention_heads=tiny.heads, num_key_value_heads=tiny.kv_heads,
-            head_dim=tiny.head_dim, max_position_embeddings=tiny.max_position, tie_word_embeddings=False,
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+            vocab_size=len(tok),
+            hidden_size=tiny.hidden,
+            intermediate_size=tiny.intermediate,
+            num_hidden_layers=tiny.layers,
+            num_attention_heads=tiny.heads,
+            num_key_value_heads=tiny.kv_heads,
+            head_dim=tiny.head_dim,
+            max_position_embeddings=tiny.max_position,
+            tie_word_embeddings=False,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
         )
         state = None
     else:

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flywheel.errors import FlywheelError
-from flywheel.judges.metrics import DEFAULT_HARD_GAP, ground_truth_gap
 from flywheel.judges.attributes import ATTRIBUTES, WeightsLike
+from flywheel.judges.metrics import DEFAULT_HARD_GAP, ground_truth_gap
 from flywheel.judges.verifiers import verify
-from flywheel.store import fingerprint
 from flywheel.reward.data import row_messages
+from flywheel.store import fingerprint
 
 
 def _attrs(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,11 +70,17 @@ def helpsteer_pairs(
             if gap is None or gap == 0 or ma[-1]["content"] == mb[-1]["content"]:
                 continue
             (mc, rc), (ml, _) = ((ma, ra), (mb, rb)) if gap > 0 else ((mb, rb), (ma, ra))
-            pairs.append({
-                "prompt": ma[:-1], "chosen": [mc[-1]], "rejected": [ml[-1]],
-                "category": pair_category(rc.get("meta"), mc[-1]["content"], ml[-1]["content"], gap, hard_gap),
-                "gt_gap": abs(gap), "prompt_id": fingerprint(key), "source": rc.get("kind"),
-            })
+            pairs.append(
+                {
+                    "prompt": ma[:-1],
+                    "chosen": [mc[-1]],
+                    "rejected": [ml[-1]],
+                    "category": pair_category(rc.get("meta"), mc[-1]["content"], ml[-1]["content"], gap, hard_gap),
+                    "gt_gap": abs(gap),
+                    "prompt_id": fingerprint(key),
+                    "source": rc.get("kind"),
+                }
+            )
     return pairs
 
 
@@ -91,15 +97,27 @@ def preference_pairs(rows: Iterable[Mapping[str, Any]], hard_gap: float = DEFAUL
         category = row.get("category")
         if not category:
             gap = row.get("gt_gap")
-            category = "reasoning" if row.get("judge") == "verifier" else (
-                "hard" if isinstance(gap, (int, float)) and abs(gap) < hard_gap else "chat")
-        out.append({"prompt": row["prompt"], "chosen": row["chosen"][-1:], "rejected": row["rejected"][-1:],
-                    "category": category, "gt_gap": row.get("gt_gap"), "prompt_id": row.get("prompt_id")})
+            category = (
+                "reasoning"
+                if row.get("judge") == "verifier"
+                else ("hard" if isinstance(gap, (int, float)) and abs(gap) < hard_gap else "chat")
+            )
+        out.append(
+            {
+                "prompt": row["prompt"],
+                "chosen": row["chosen"][-1:],
+                "rejected": row["rejected"][-1:],
+                "category": category,
+                "gt_gap": row.get("gt_gap"),
+                "prompt_id": row.get("prompt_id"),
+            }
+        )
     return out
 
 
-def load_pairs(rows: list[Mapping[str, Any]], weights: WeightsLike = None,
-               hard_gap: float = DEFAULT_HARD_GAP) -> list[dict[str, Any]]:
+def load_pairs(
+    rows: list[Mapping[str, Any]], weights: WeightsLike = None, hard_gap: float = DEFAULT_HARD_GAP
+) -> list[dict[str, Any]]:
     """Pairs from either file shape: preference rows are used as they are, rated rows are paired."""
     if rows and "chosen" in rows[0]:
         return preference_pairs(rows, hard_gap)

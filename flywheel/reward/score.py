@@ -27,7 +27,9 @@ class HFRewardScorer:
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype).eval()
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self.pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        )
         self.batch_size = batch_size
 
     @torch.no_grad()
@@ -35,7 +37,9 @@ class HFRewardScorer:
         """Raw head outputs ``[len(conversations)][5]`` for full conversations (ending with the response)."""
         out: list[list[float]] = []
         for i in range(0, len(conversations), self.batch_size):
-            ids = [self.tokenizer(render(self.tokenizer, c))["input_ids"] for c in conversations[i:i + self.batch_size]]
+            ids = [
+                self.tokenizer(render(self.tokenizer, c))["input_ids"] for c in conversations[i : i + self.batch_size]
+            ]
             width = max(len(x) for x in ids)
             input_ids = torch.tensor([x + [self.pad_id] * (width - len(x)) for x in ids])
             mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])

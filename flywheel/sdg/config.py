@@ -97,8 +97,14 @@ def validate(cfg: SDGConfig) -> None:
     if bad_personas:
         raise FlywheelError(f"sdg.personas: unknown {bad_personas}; choose from {sorted(names)}")
     at_least_one = (
-        "n_subtopics", "questions_per_subtopic", "writing_per_type", "problems_per_keyword",
-        "closed_qa_per_document", "instructions_per_prompt", "dialogue_turns", "minhash_perms",
+        "n_subtopics",
+        "questions_per_subtopic",
+        "writing_per_type",
+        "problems_per_keyword",
+        "closed_qa_per_document",
+        "instructions_per_prompt",
+        "dialogue_turns",
+        "minhash_perms",
         "closed_qa_max_doc_chars",
     )
     for name in at_least_one:
@@ -114,8 +120,7 @@ def validate(cfg: SDGConfig) -> None:
         raise FlywheelError(f"sdg.dedup_threshold must be in (0, 1], got {cfg.dedup_threshold}")
     if cfg.max_prompt_chars < cfg.min_prompt_chars:
         raise FlywheelError(
-            f"sdg.max_prompt_chars ({cfg.max_prompt_chars}) < sdg.min_prompt_chars "
-            f"({cfg.min_prompt_chars})"
+            f"sdg.max_prompt_chars ({cfg.max_prompt_chars}) < sdg.min_prompt_chars ({cfg.min_prompt_chars})"
         )
 
 

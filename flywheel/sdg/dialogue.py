@@ -22,26 +22,54 @@ from flywheel.sdg.quality import is_refusal
 Message = dict[str, str]
 
 PERSONAS: tuple[dict[str, str], ...] = (
-    {"name": "curious_student", "description": "a high-school student, new to most subjects and "
-     "curious; you ask why things work and ask for simple examples"},
-    {"name": "busy_professional", "description": "a busy professional who wants short, practical "
-     "answers; you ask how to apply the answer to your own work"},
-    {"name": "skeptic", "description": "a skeptical reader who doubts claims; you ask for evidence "
-     "and point out gaps, exceptions or counterexamples"},
-    {"name": "domain_expert", "description": "an expert in the field; you ask precise, technical "
-     "follow-ups about edge cases and details the answer skipped"},
-    {"name": "planner", "description": "someone planning a concrete project; you ask about steps, "
-     "costs, timelines and what could go wrong"},
-    {"name": "creative_writer", "description": "a creative writer; you ask for variations, "
-     "alternatives and more vivid or original versions"},
-    {"name": "non_native_speaker", "description": "a non-native English speaker; you write simple, "
-     "slightly informal sentences and ask what unfamiliar terms mean"},
-    {"name": "parent", "description": "a parent who wants to explain things to a child; you ask "
-     "for simpler wording and everyday comparisons"},
-    {"name": "teacher", "description": "a teacher preparing a lesson; you ask for exercises, "
-     "summaries and ways to check that students understood"},
-    {"name": "terse_user", "description": "a terse user; you write very short messages, often a "
-     "few words, with no greeting"},
+    {
+        "name": "curious_student",
+        "description": "a high-school student, new to most subjects and "
+        "curious; you ask why things work and ask for simple examples",
+    },
+    {
+        "name": "busy_professional",
+        "description": "a busy professional who wants short, practical "
+        "answers; you ask how to apply the answer to your own work",
+    },
+    {
+        "name": "skeptic",
+        "description": "a skeptical reader who doubts claims; you ask for evidence "
+        "and point out gaps, exceptions or counterexamples",
+    },
+    {
+        "name": "domain_expert",
+        "description": "an expert in the field; you ask precise, technical "
+        "follow-ups about edge cases and details the answer skipped",
+    },
+    {
+        "name": "planner",
+        "description": "someone planning a concrete project; you ask about steps, "
+        "costs, timelines and what could go wrong",
+    },
+    {
+        "name": "creative_writer",
+        "description": "a creative writer; you ask for variations, alternatives and more vivid or original versions",
+    },
+    {
+        "name": "non_native_speaker",
+        "description": "a non-native English speaker; you write simple, "
+        "slightly informal sentences and ask what unfamiliar terms mean",
+    },
+    {
+        "name": "parent",
+        "description": "a parent who wants to explain things to a child; you ask "
+        "for simpler wording and everyday comparisons",
+    },
+    {
+        "name": "teacher",
+        "description": "a teacher preparing a lesson; you ask for exercises, "
+        "summaries and ways to check that students understood",
+    },
+    {
+        "name": "terse_user",
+        "description": "a terse user; you write very short messages, often a few words, with no greeting",
+    },
 )
 
 _KICKOFF = "Hello! What would you like to talk about today?"
@@ -93,11 +121,7 @@ def select_personas(names: Sequence[str]) -> list[dict[str, str]]:
 def flip_roles(dialogue: Sequence[Message]) -> list[Message]:
     """Swap user and assistant roles; system messages are dropped."""
     swap = {"user": "assistant", "assistant": "user"}
-    return [
-        {"role": swap[m["role"]], "content": m["content"]}
-        for m in dialogue
-        if m.get("role") in swap
-    ]
+    return [{"role": swap[m["role"]], "content": m["content"]} for m in dialogue if m.get("role") in swap]
 
 
 def user_turn_prompt(dialogue: Sequence[Message], persona: dict[str, str]) -> list[Message]:

@@ -26,8 +26,19 @@ Message = dict[str, str]
 Instruction = dict[str, Any]
 
 _JSON_CLASHES = (
-    "paragraphs", "bullets", "sections", "title", "quotation", "postscript", "end_phrase",
-    "start_phrase", "two_responses", "no_commas", "highlights", "placeholders", "sentence_count",
+    "paragraphs",
+    "bullets",
+    "sections",
+    "title",
+    "quotation",
+    "postscript",
+    "end_phrase",
+    "start_phrase",
+    "two_responses",
+    "no_commas",
+    "highlights",
+    "placeholders",
+    "sentence_count",
 )
 _CONFLICT_LIST: tuple[tuple[str, str], ...] = (
     ("all_lowercase", "all_uppercase"),
@@ -63,9 +74,7 @@ def compatible(kind_a: str, kind_b: str) -> bool:
     return kind_a != kind_b and frozenset((kind_a, kind_b)) not in CONFLICTS
 
 
-def sample_instructions(
-    rng: random.Random, n: int, kinds: Sequence[str] | None = None
-) -> list[Instruction]:
+def sample_instructions(rng: random.Random, n: int, kinds: Sequence[str] | None = None) -> list[Instruction]:
     """Draw up to ``n`` mutually compatible instructions with random params.
 
     Args:
@@ -141,16 +150,13 @@ def if_multi_messages(
     return messages
 
 
-def if_revision_messages(
-    question: str, answer: str, instructions: Sequence[Instruction]
-) -> list[Message]:
+def if_revision_messages(question: str, answer: str, instructions: Sequence[Instruction]) -> list[Message]:
     """Second-turn revision prompt: question, answer, then "Rewrite your answer so that ..."."""
     return [
         {"role": "user", "content": _text(question, "question")},
         {"role": "assistant", "content": _text(answer, "answer")},
         {
             "role": "user",
-            "content": "Rewrite your answer so that it follows these instructions: "
-            + describe_all(instructions),
+            "content": "Rewrite your answer so that it follows these instructions: " + describe_all(instructions),
         },
     ]

@@ -24,11 +24,32 @@ from flywheel.errors import FlywheelError
 Params = dict[str, Any]
 
 KEYWORD_POOL: tuple[str, ...] = (
-    "balance", "future", "method", "history", "quality", "system", "energy", "pattern",
-    "journey", "value", "detail", "community", "progress", "challenge", "resource",
+    "balance",
+    "future",
+    "method",
+    "history",
+    "quality",
+    "system",
+    "energy",
+    "pattern",
+    "journey",
+    "value",
+    "detail",
+    "community",
+    "progress",
+    "challenge",
+    "resource",
 )
 FORBIDDEN_POOL: tuple[str, ...] = (
-    "very", "really", "basically", "actually", "thing", "stuff", "nice", "literally", "obviously",
+    "very",
+    "really",
+    "basically",
+    "actually",
+    "thing",
+    "stuff",
+    "nice",
+    "literally",
+    "obviously",
 )
 END_PHRASES: tuple[str, ...] = (
     "Is there anything else I can help with?",
@@ -36,9 +57,7 @@ END_PHRASES: tuple[str, ...] = (
     "That is all for now.",
     "Hope this helps!",
 )
-START_PHRASES: tuple[str, ...] = (
-    "My answer is as follows:", "Here is my response:", "To begin with"
-)
+START_PHRASES: tuple[str, ...] = ("My answer is as follows:", "Here is my response:", "To begin with")
 RELATIONS: tuple[str, ...] = ("at least", "less than")
 COMMON_LETTERS = "etaoinsr"
 RARE_LETTERS = "qzxjkvwybp"
@@ -53,8 +72,7 @@ _SECTION = re.compile(r"(?im)^\s*(?:#+\s*)?(?:\*\*)?section\s+\d+")
 _STAR_DIVIDER = re.compile(r"(?m)^\s*\*\*\*\s*$")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_PS = {"P.S.": re.compile(r"(?im)^\s*(?:\*\*)?p\.\s?s\."),
-       "P.P.S.": re.compile(r"(?im)^\s*(?:\*\*)?p\.\s?p\.\s?s\.")}
+_PS = {"P.S.": re.compile(r"(?im)^\s*(?:\*\*)?p\.\s?s\."), "P.P.S.": re.compile(r"(?im)^\s*(?:\*\*)?p\.\s?p\.\s?s\.")}
 
 
 def words(text: str) -> list[str]:
@@ -153,8 +171,7 @@ def _rel(rng: random.Random, lo: int, hi: int) -> Params:
 def _letter(rng: random.Random) -> Params:
     # Common letters get a floor, rare ones a ceiling: a ceiling on "e" would forbid real prose.
     if rng.random() < 0.5:
-        return {"letter": rng.choice(COMMON_LETTERS), "relation": "at least",
-                "n": rng.randint(5, 15)}
+        return {"letter": rng.choice(COMMON_LETTERS), "relation": "at least", "n": rng.randint(5, 15)}
     return {"letter": rng.choice(RARE_LETTERS), "relation": "less than", "n": rng.randint(2, 5)}
 
 
@@ -167,110 +184,153 @@ def _sentence_params(rng: random.Random) -> Params:
 
 _SPECS: tuple[InstructionSpec, ...] = (
     InstructionSpec(
-        "length_max_words", lambda r: {"n": r.choice((100, 150, 200, 250, 300))},
+        "length_max_words",
+        lambda r: {"n": r.choice((100, 150, 200, 250, 300))},
         lambda p: f"Answer with at most {p['n']} words.",
-        lambda t, p: len(words(t)) <= p["n"]),
+        lambda t, p: len(words(t)) <= p["n"],
+    ),
     InstructionSpec(
-        "length_min_words", lambda r: {"n": r.choice((150, 200, 300, 400))},
+        "length_min_words",
+        lambda r: {"n": r.choice((150, 200, 300, 400))},
         lambda p: f"Answer with at least {p['n']} words.",
-        lambda t, p: len(words(t)) >= p["n"]),
+        lambda t, p: len(words(t)) >= p["n"],
+    ),
     InstructionSpec(
-        "paragraphs", lambda r: {"n": r.randint(2, 5), "sep": r.choice(("***", "blank"))},
-        lambda p: f"Write exactly {p['n']} paragraphs, "
-        + ("with a line containing only the markdown divider *** between consecutive paragraphs."
-           if p["sep"] == "***" else "separated from each other by one blank line."),
-        lambda t, p: _paragraph_count(t, p["sep"]) == p["n"]),
+        "paragraphs",
+        lambda r: {"n": r.randint(2, 5), "sep": r.choice(("***", "blank"))},
+        lambda p: (
+            f"Write exactly {p['n']} paragraphs, "
+            + (
+                "with a line containing only the markdown divider *** between consecutive paragraphs."
+                if p["sep"] == "***"
+                else "separated from each other by one blank line."
+            )
+        ),
+        lambda t, p: _paragraph_count(t, p["sep"]) == p["n"],
+    ),
     InstructionSpec(
-        "bullets", lambda r: {"n": r.randint(2, 6)},
-        lambda p: f'Include exactly {p["n"]} markdown bullet points, each on its own line '
-        'starting with "* ".',
-        lambda t, p: len(_BULLET.findall(t)) == p["n"]),
+        "bullets",
+        lambda r: {"n": r.randint(2, 6)},
+        lambda p: f'Include exactly {p["n"]} markdown bullet points, each on its own line starting with "* ".',
+        lambda t, p: len(_BULLET.findall(t)) == p["n"],
+    ),
     InstructionSpec(
-        "keywords_include", lambda r: {"keywords": r.sample(KEYWORD_POOL, 2)},
+        "keywords_include",
+        lambda r: {"keywords": r.sample(KEYWORD_POOL, 2)},
         lambda p: f"Use the words {_quoted(p['keywords'], 'and')} in your response.",
-        lambda t, p: all(_count_word(t, k) > 0 for k in p["keywords"])),
+        lambda t, p: all(_count_word(t, k) > 0 for k in p["keywords"]),
+    ),
     InstructionSpec(
-        "keywords_forbidden", lambda r: {"words": r.sample(FORBIDDEN_POOL, 2)},
+        "keywords_forbidden",
+        lambda r: {"words": r.sample(FORBIDDEN_POOL, 2)},
         lambda p: f"Do not use the words {_quoted(p['words'], 'or')} anywhere in your response.",
-        lambda t, p: all(_count_word(t, k) == 0 for k in p["words"])),
+        lambda t, p: all(_count_word(t, k) == 0 for k in p["words"]),
+    ),
     InstructionSpec(
-        "keyword_frequency", lambda r: {"keyword": r.choice(KEYWORD_POOL), **_rel(r, 2, 4)},
-        lambda p: f'The word "{p["keyword"]}" must appear {p["relation"]} {p["n"]} times in '
-        "your response.",
-        lambda t, p: compare(_count_word(t, p["keyword"]), p["relation"], p["n"])),
+        "keyword_frequency",
+        lambda r: {"keyword": r.choice(KEYWORD_POOL), **_rel(r, 2, 4)},
+        lambda p: f'The word "{p["keyword"]}" must appear {p["relation"]} {p["n"]} times in your response.',
+        lambda t, p: compare(_count_word(t, p["keyword"]), p["relation"], p["n"]),
+    ),
     InstructionSpec(
-        "all_lowercase", lambda r: {},
+        "all_lowercase",
+        lambda r: {},
         lambda p: "Write your whole response in lowercase letters; no capital letters at all.",
-        lambda t, p: t == t.lower() and any(ch.isalpha() for ch in t)),
+        lambda t, p: t == t.lower() and any(ch.isalpha() for ch in t),
+    ),
     InstructionSpec(
-        "all_uppercase", lambda r: {},
+        "all_uppercase",
+        lambda r: {},
         lambda p: "Write your whole response in capital letters only.",
-        lambda t, p: t == t.upper() and any(ch.isalpha() for ch in t)),
+        lambda t, p: t == t.upper() and any(ch.isalpha() for ch in t),
+    ),
     InstructionSpec(
-        "capital_words_frequency", lambda r: _rel(r, 2, 10),
-        lambda p: f"Use {p['relation']} {p['n']} words written entirely in capital letters "
-        "(such as IMPORTANT).",
-        lambda t, p: compare(_capital_words(t), p["relation"], p["n"])),
+        "capital_words_frequency",
+        lambda r: _rel(r, 2, 10),
+        lambda p: f"Use {p['relation']} {p['n']} words written entirely in capital letters (such as IMPORTANT).",
+        lambda t, p: compare(_capital_words(t), p["relation"], p["n"]),
+    ),
     InstructionSpec(
-        "json_format", lambda r: {},
-        lambda p: "Format your whole response as valid JSON; a markdown code fence around it is "
-        "allowed.",
-        lambda t, p: _json_ok(t)),
+        "json_format",
+        lambda r: {},
+        lambda p: "Format your whole response as valid JSON; a markdown code fence around it is allowed.",
+        lambda t, p: _json_ok(t),
+    ),
     InstructionSpec(
-        "end_phrase", lambda r: {"phrase": r.choice(END_PHRASES)},
-        lambda p: f'End your response with the exact phrase "{p["phrase"]}" and write nothing '
-        "after it.",
-        lambda t, p: t.strip().endswith(p["phrase"])),
+        "end_phrase",
+        lambda r: {"phrase": r.choice(END_PHRASES)},
+        lambda p: f'End your response with the exact phrase "{p["phrase"]}" and write nothing after it.',
+        lambda t, p: t.strip().endswith(p["phrase"]),
+    ),
     InstructionSpec(
-        "start_phrase", lambda r: {"phrase": r.choice(START_PHRASES)},
+        "start_phrase",
+        lambda r: {"phrase": r.choice(START_PHRASES)},
         lambda p: f'Start your response with the exact phrase "{p["phrase"]}".',
-        lambda t, p: t.strip().startswith(p["phrase"])),
+        lambda t, p: t.strip().startswith(p["phrase"]),
+    ),
     InstructionSpec(
-        "sections", lambda r: {"n": r.randint(2, 5)},
-        lambda p: f"Divide your response into exactly {p['n']} sections and begin each one with "
-        'its label, "Section 1", "Section 2" and so on.',
-        lambda t, p: _sections_ok(t, p["n"])),
+        "sections",
+        lambda r: {"n": r.randint(2, 5)},
+        lambda p: (
+            f"Divide your response into exactly {p['n']} sections and begin each one with "
+            'its label, "Section 1", "Section 2" and so on.'
+        ),
+        lambda t, p: _sections_ok(t, p["n"]),
+    ),
     InstructionSpec(
-        "title", lambda r: {},
-        lambda p: "Give your response a title wrapped in double angle brackets, like "
-        "<<a day at sea>>.",
-        lambda t, p: bool(_TITLE.search(t))),
+        "title",
+        lambda r: {},
+        lambda p: "Give your response a title wrapped in double angle brackets, like <<a day at sea>>.",
+        lambda t, p: bool(_TITLE.search(t)),
+    ),
     InstructionSpec(
-        "no_commas", lambda r: {},
+        "no_commas",
+        lambda r: {},
         lambda p: "Do not use a single comma anywhere in your response.",
-        lambda t, p: "," not in t and "，" not in t),
+        lambda t, p: "," not in t and "，" not in t,
+    ),
     InstructionSpec(
-        "quotation", lambda r: {},
+        "quotation",
+        lambda r: {},
         lambda p: "Put your entire response inside one pair of double quotation marks.",
-        lambda t, p: len(t.strip()) > 2 and t.strip()[0] == '"' and t.strip()[-1] == '"'),
+        lambda t, p: len(t.strip()) > 2 and t.strip()[0] == '"' and t.strip()[-1] == '"',
+    ),
     InstructionSpec(
-        "placeholders", lambda r: {"n": r.randint(1, 3)},
+        "placeholders",
+        lambda r: {"n": r.randint(1, 3)},
         lambda p: f"Include at least {p['n']} placeholders in square brackets, such as [name].",
-        lambda t, p: len(_PLACEHOLDER.findall(t)) >= p["n"]),
+        lambda t, p: len(_PLACEHOLDER.findall(t)) >= p["n"],
+    ),
     InstructionSpec(
-        "postscript", lambda r: {"marker": r.choice(tuple(_PS))},
-        lambda p: f"After the main part of your response, add a postscript that starts with "
-        f"{p['marker']}",
-        lambda t, p: bool(_PS[p["marker"]].search(t))),
+        "postscript",
+        lambda r: {"marker": r.choice(tuple(_PS))},
+        lambda p: f"After the main part of your response, add a postscript that starts with {p['marker']}",
+        lambda t, p: bool(_PS[p["marker"]].search(t)),
+    ),
     InstructionSpec(
-        "highlights", lambda r: {"n": r.randint(1, 4)},
-        lambda p: f"Highlight at least {p['n']} parts of your response with markdown asterisks, "
-        "like *this part*.",
-        lambda t, p: sum(1 for h in _HIGHLIGHT.findall(t) if h.strip("* ")) >= p["n"]),
+        "highlights",
+        lambda r: {"n": r.randint(1, 4)},
+        lambda p: f"Highlight at least {p['n']} parts of your response with markdown asterisks, like *this part*.",
+        lambda t, p: sum(1 for h in _HIGHLIGHT.findall(t) if h.strip("* ")) >= p["n"],
+    ),
     InstructionSpec(
         "sentence_count",
         _sentence_params,
         lambda p: f"Your response must contain {p['relation']} {p['n']} sentences.",
-        lambda t, p: compare(len(sentences(t)), p["relation"], p["n"])),
+        lambda t, p: compare(len(sentences(t)), p["relation"], p["n"]),
+    ),
     InstructionSpec(
-        "letter_frequency", _letter,
-        lambda p: f'The letter "{p["letter"]}" must appear {p["relation"]} {p["n"]} times in '
-        "your response.",
-        lambda t, p: compare(t.lower().count(p["letter"]), p["relation"], p["n"])),
+        "letter_frequency",
+        _letter,
+        lambda p: f'The letter "{p["letter"]}" must appear {p["relation"]} {p["n"]} times in your response.',
+        lambda t, p: compare(t.lower().count(p["letter"]), p["relation"], p["n"]),
+    ),
     InstructionSpec(
-        "two_responses", lambda r: {},
+        "two_responses",
+        lambda r: {},
         lambda p: "Give two different responses, separated only by a line of six asterisks: ******",
-        lambda t, p: _two_responses_ok(t)),
+        lambda t, p: _two_responses_ok(t),
+    ),
 )
 
 REGISTRY: dict[str, InstructionSpec] = {spec.kind: spec for spec in _SPECS}

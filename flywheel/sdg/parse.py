@@ -97,11 +97,7 @@ def _line_items(text: str) -> list[str]:
     matches = [_MARKER.match(line) for line in lines]
     if any(matches):
         return [line[m.end() :] for line, m in zip(lines, matches, strict=True) if m]
-    return [
-        line
-        for line in lines
-        if not line.rstrip().endswith(":") and not _CHATTER_START.match(line)
-    ]
+    return [line for line in lines if not line.rstrip().endswith(":") and not _CHATTER_START.match(line)]
 
 
 def parse_list(text: str, max_items: int, max_chars: int = 200, min_chars: int = 2) -> list[str]:
@@ -163,9 +159,7 @@ def _is_lead_in_paragraph(paragraph: str) -> bool:
     return single_line and announces
 
 
-def parse_single(
-    text: str, min_chars: int = 10, max_chars: int = 2000, max_paragraphs: int = 1
-) -> str | None:
+def parse_single(text: str, min_chars: int = 10, max_chars: int = 2000, max_paragraphs: int = 1) -> str | None:
     """Parse one generated prompt (question, task, problem) out of raw generator text.
 
     Drops reasoning blocks, lead-in chatter ("Sure! Here's a more detailed question:"),

@@ -74,8 +74,15 @@ def merge_topics(user_topics: Sequence[str], generated: Sequence[str]) -> list[s
     return merged
 
 
-def collect_list(replies: dict[str, str], keys: Sequence[str], n: int, skipped: Counter, what: str,
-                 max_chars: int = 200, min_chars: int = 2) -> list[list[str]]:
+def collect_list(
+    replies: dict[str, str],
+    keys: Sequence[str],
+    n: int,
+    skipped: Counter,
+    what: str,
+    max_chars: int = 200,
+    min_chars: int = 2,
+) -> list[list[str]]:
     """``parse_list`` per key; an unparsable reply counts as ``skipped[what + "_unparsed"]``."""
     out = []
     for key in keys:
@@ -86,8 +93,9 @@ def collect_list(replies: dict[str, str], keys: Sequence[str], n: int, skipped: 
     return out
 
 
-def collect_single(replies: dict[str, str], keys: Sequence[str], skipped: Counter, what: str,
-                   max_paragraphs: int = 1) -> list[str | None]:
+def collect_single(
+    replies: dict[str, str], keys: Sequence[str], skipped: Counter, what: str, max_paragraphs: int = 1
+) -> list[str | None]:
     """``parse_single`` per key; ``None`` (counted as ``what + "_unparsed"``) where nothing usable came back."""
     out: list[str | None] = []
     for key in keys:
@@ -101,8 +109,9 @@ def collect_single(replies: dict[str, str], keys: Sequence[str], skipped: Counte
 # -- wave 1: keyword problems and closed Q&A ---------------------------------------------------------
 def problem_requests(kind: str, keywords: Sequence[str], per_keyword: int) -> list[Request]:
     """One request per (keyword, repetition); the difficulty level rotates so one keyword yields varied tasks."""
-    levels, build = (MATH_LEVELS, templates.math_problem_prompt) if kind == "math" else \
-        (CODE_LEVELS, templates.code_problem_prompt)
+    levels, build = (
+        (MATH_LEVELS, templates.math_problem_prompt) if kind == "math" else (CODE_LEVELS, templates.code_problem_prompt)
+    )
     reqs = []
     for i, kw in enumerate(keywords):
         for j in range(per_keyword):
@@ -110,8 +119,9 @@ def problem_requests(kind: str, keywords: Sequence[str], per_keyword: int) -> li
     return reqs
 
 
-def collect_problems(kind: str, reqs: Sequence[Request], keywords: Sequence[str], replies: dict[str, str],
-                     skipped: Counter) -> list[Item]:
+def collect_problems(
+    kind: str, reqs: Sequence[Request], keywords: Sequence[str], replies: dict[str, str], skipped: Counter
+) -> list[Item]:
     levels = MATH_LEVELS if kind == "math" else CODE_LEVELS
     keys = [k for k, _, _ in reqs]
     texts = collect_single(replies, keys, skipped, kind, max_paragraphs=4)
@@ -120,18 +130,23 @@ def collect_problems(kind: str, reqs: Sequence[Request], keywords: Sequence[str]
         if text is None:
             continue
         i, j = (int(x) for x in key.split("/")[1:])
-        items.append(Item(kind, text, {"keyword": keywords[i], "level": levels[(i + j) % len(levels)]},
-                          f"{kind}_problem_prompt"))
+        items.append(
+            Item(kind, text, {"keyword": keywords[i], "level": levels[(i + j) % len(levels)]}, f"{kind}_problem_prompt")
+        )
     return items
 
 
 def closed_qa_requests(documents: Sequence[str], per_document: int, max_chars: int) -> list[Request]:
-    return [(f"closed_qa/{i}/{j}", templates.closed_qa_instruction_prompt(templates.clip_document(d, max_chars)),
-             "prompt") for i, d in enumerate(documents) for j in range(per_document)]
+    return [
+        (f"closed_qa/{i}/{j}", templates.closed_qa_instruction_prompt(templates.clip_document(d, max_chars)), "prompt")
+        for i, d in enumerate(documents)
+        for j in range(per_document)
+    ]
 
 
-def collect_closed_qa(reqs: Sequence[Request], documents: Sequence[str], max_chars: int, replies: dict[str, str],
-                      skipped: Counter) -> list[Item]:
+def collect_closed_qa(
+    reqs: Sequence[Request], documents: Sequence[str], max_chars: int, replies: dict[str, str], skipped: Counter
+) -> list[Item]:
     """Instruction about a document -> final prompt joining both with one of the fixed templates."""
     keys = [k for k, _, _ in reqs]
     items = []
@@ -174,8 +189,9 @@ class IFPlan:
     second: str = ""  # if_multi: the turn-2 question
 
 
-def plan_if(items: Sequence[Item], sdg: SDGConfig, rng: random.Random, skipped: Counter,
-            shapes: Sequence[str] = IF_SHAPES) -> list[IFPlan]:
+def plan_if(
+    items: Sequence[Item], sdg: SDGConfig, rng: random.Random, skipped: Counter, shapes: Sequence[str] = IF_SHAPES
+) -> list[IFPlan]:
     """Pick ``sdg.if_fraction`` of the synthetic prompts as IF bases, dealt round-robin to ``shapes``, each with
     ``sdg.instructions_per_prompt`` compatible instructions (and, for multi-turn, another synthetic prompt as the
     second question)."""
@@ -254,8 +270,9 @@ def followup_requests(firsts: Sequence[str], answers: dict[str, str], skipped: C
     return reqs
 
 
-def two_turn_rows(firsts: Sequence[str], answers: dict[str, str], followups: dict[str, str],
-                  skipped: Counter) -> list[dict]:
+def two_turn_rows(
+    firsts: Sequence[str], answers: dict[str, str], followups: dict[str, str], skipped: Counter
+) -> list[dict]:
     rows = []
     for i, q in enumerate(firsts):
         answer = clean_answer(reply(answers, f"two_turn/{i}"))
@@ -265,15 +282,23 @@ def two_turn_rows(firsts: Sequence[str], answers: dict[str, str], followups: dic
         if follow is None:
             skipped["followup_unparsed"] += 1
             continue
-        rows.append(make_prompt_row("two_turn", two_turn.two_turn_messages(q, answer, follow),
-                                    meta={"first_turn": q}, lineage={"template": "followup_prompt"}))
+        rows.append(
+            make_prompt_row(
+                "two_turn",
+                two_turn.two_turn_messages(q, answer, follow),
+                meta={"first_turn": q},
+                lineage={"template": "followup_prompt"},
+            )
+        )
     return rows
 
 
 # ---- role-played dialogues (report section 3.2.2) ---------------------------------------------------
 
-def role_play(ask: Ask, openers: list[dict], personas: list[dict], turns: int,
-              skipped: Counter) -> list[tuple[dict, dict, list[dict]]]:
+
+def role_play(
+    ask: Ask, openers: list[dict], personas: list[dict], turns: int, skipped: Counter
+) -> list[tuple[dict, dict, list[dict]]]:
     """Run the dialogues: (opener row, persona, messages) for each that reached ``turns`` user turns.
 
     Args:
@@ -295,8 +320,9 @@ def role_play(ask: Ask, openers: list[dict], personas: list[dict], turns: int,
                 live[i].append({"role": "assistant", "content": answer})
         if t == turns:
             break
-        replies = ask(f"user_{t + 1}", [(str(i), user_turn_prompt(msgs, personas[i]), "prompt")
-                                        for i, msgs in live.items()])
+        replies = ask(
+            f"user_{t + 1}", [(str(i), user_turn_prompt(msgs, personas[i]), "prompt") for i, msgs in live.items()]
+        )
         for i in list(live):
             turn = clean_user_turn(reply(replies, str(i)))
             if turn is None:

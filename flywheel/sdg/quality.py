@@ -113,9 +113,7 @@ def is_well_formed(text: str, max_line_repeats: int = 3) -> bool:
     return True
 
 
-def _keep_if(
-    items: Iterable[T], keep: Callable[[T], bool]
-) -> tuple[list[T], int]:
+def _keep_if(items: Iterable[T], keep: Callable[[T], bool]) -> tuple[list[T], int]:
     kept: list[T] = []
     removed = 0
     for item in items:
@@ -133,16 +131,12 @@ def length_filter(
     return _keep_if(items, lambda it: min_chars <= len(key(it).strip()) <= max_chars)
 
 
-def format_filter(
-    items: Iterable[T], key: Callable[[T], str] = row_text
-) -> tuple[list[T], int]:
+def format_filter(items: Iterable[T], key: Callable[[T], str] = row_text) -> tuple[list[T], int]:
     """Keep items whose text passes ``is_well_formed``."""
     return _keep_if(items, lambda it: is_well_formed(key(it)))
 
 
-def refusal_filter(
-    items: Iterable[T], key: Callable[[T], str] = last_text
-) -> tuple[list[T], int]:
+def refusal_filter(items: Iterable[T], key: Callable[[T], str] = last_text) -> tuple[list[T], int]:
     """Drop items whose text (by default the last message) is a refusal."""
     return _keep_if(items, lambda it: not is_refusal(key(it)))
 
@@ -162,9 +156,7 @@ class ExactDeduper:
         return True
 
 
-def exact_dedup(
-    items: Iterable[T], key: Callable[[T], str] = row_text
-) -> tuple[list[T], int]:
+def exact_dedup(items: Iterable[T], key: Callable[[T], str] = row_text) -> tuple[list[T], int]:
     """Keep the first item of each normalized text."""
     deduper = ExactDeduper()
     return _keep_if(items, lambda it: deduper.add(key(it)))
@@ -206,15 +198,11 @@ class NearDeduper:
         seed: seed for the permutation coefficients (same seed -> same decisions).
     """
 
-    def __init__(
-        self, threshold: float = 0.8, num_perm: int = 64, shingle_size: int = 3, seed: int = 0
-    ) -> None:
+    def __init__(self, threshold: float = 0.8, num_perm: int = 64, shingle_size: int = 3, seed: int = 0) -> None:
         rng = random.Random(seed)
         self.threshold = threshold
         self.shingle_size = shingle_size
-        self._coeffs = [
-            (rng.randrange(1, _MERSENNE), rng.randrange(0, _MERSENNE)) for _ in range(num_perm)
-        ]
+        self._coeffs = [(rng.randrange(1, _MERSENNE), rng.randrange(0, _MERSENNE)) for _ in range(num_perm)]
         self.bands, self.rows = lsh_params(num_perm, threshold)
         self._buckets: list[dict[tuple[int, ...], list[int]]] = [{} for _ in range(self.bands)]
         self._signatures: list[tuple[int, ...]] = []
@@ -237,9 +225,7 @@ class NearDeduper:
     def add(self, text: str) -> bool:
         """True (and remember the text) unless it is a near duplicate of one already added."""
         sig = self.signature(text)
-        band_keys = [
-            tuple(sig[i * self.rows : (i + 1) * self.rows]) for i in range(self.bands)
-        ]
+        band_keys = [tuple(sig[i * self.rows : (i + 1) * self.rows]) for i in range(self.bands)]
         for band, band_key in enumerate(band_keys):
             for other in self._buckets[band].get(band_key, ()):
                 if self.similarity(sig, self._signatures[other]) >= self.threshold:

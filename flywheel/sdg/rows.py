@@ -39,9 +39,7 @@ def prompt_id(content: str | list[dict[str, str]]) -> str:
     elif len(content) == 1 and content[0].get("role") == "user":
         text = content[0]["content"]
     else:
-        text = json.dumps(
-            [[m["role"], m["content"]] for m in content], ensure_ascii=False, separators=(",", ":")
-        )
+        text = json.dumps([[m["role"], m["content"]] for m in content], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -57,11 +55,7 @@ def _check_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     if not messages:
         raise FlywheelError("make_prompt_row: messages is empty")
     for m in messages:
-        if (
-            not isinstance(m, dict)
-            or m.get("role") not in _ROLES
-            or not isinstance(m.get("content"), str)
-        ):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
             raise FlywheelError(f"make_prompt_row: bad message {m!r:.80}")
     if messages[-1]["role"] != "user":
         raise FlywheelError("make_prompt_row: messages must end with a user turn")

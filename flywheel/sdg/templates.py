@@ -25,7 +25,7 @@ CLOSED_QA_TEMPLATES: tuple[str, ...] = (
     "{document}\n\n{instruction}",
     "{instruction}\n\n{document}",
     "Read the text below and respond to the request that follows it.\n\n"
-    "Text:\n\"\"\"\n{document}\n\"\"\"\n\nRequest: {instruction}",
+    'Text:\n"""\n{document}\n"""\n\nRequest: {instruction}',
     "{instruction} Use only the information in this passage:\n\n{document}",
 )
 
@@ -64,7 +64,7 @@ def subtopics_prompt(topic: str, n: int) -> list[Message]:
     topic = _need_text(topic, "topic", "subtopics_prompt")
     n = _need_count(n, "subtopics_prompt")
     return user(
-        f"List {n} distinct subtopics of \"{topic}\". Each subtopic should be specific enough "
+        f'List {n} distinct subtopics of "{topic}". Each subtopic should be specific enough '
         f"to ask several questions about, and the subtopics should not overlap. {_LIST_FORMAT}"
     )
 
@@ -75,7 +75,7 @@ def questions_prompt(topic: str, n: int) -> list[Message]:
     n = _need_count(n, "questions_prompt")
     return user(
         f"Write {n} different questions that a curious person might ask an AI assistant about "
-        f"\"{topic}\". Vary the kind of question: explanations, comparisons, advice, opinions "
+        f'"{topic}". Vary the kind of question: explanations, comparisons, advice, opinions '
         f"and how-to questions. Each question must make sense on its own. {_LIST_FORMAT}"
     )
 
@@ -98,7 +98,7 @@ def writing_tasks_prompt(doc_type: str, topic: str, n: int) -> list[Message]:
     n = _need_count(n, "writing_tasks_prompt")
     return user(
         f"Write {n} different requests that a user might give an AI assistant asking it to "
-        f"write a {doc_type} related to \"{topic}\". Each request must be a complete "
+        f'write a {doc_type} related to "{topic}". Each request must be a complete '
         f"instruction in one sentence or two. {_LIST_FORMAT}"
     )
 
@@ -141,7 +141,7 @@ def closed_qa_instruction_prompt(document: str) -> list[Message]:
     """Ask for one instruction answerable from ``document`` alone (parse with ``parse_single``)."""
     document = _need_text(document, "document", "closed_qa_instruction_prompt")
     return user(
-        f"Here is a document:\n\n\"\"\"\n{document}\n\"\"\"\n\nWrite one request that a user "
+        f'Here is a document:\n\n"""\n{document}\n"""\n\nWrite one request that a user '
         f"could make about this document and that can be answered from the document alone, "
         f"for example a question about a fact or detail in it, a request to summarize it, or "
         f"a request to extract or rewrite part of it. Do not answer it. Reply with the request "

@@ -32,10 +32,7 @@ def followup_prompt(first_user: str, assistant_answer: str) -> list[Message]:
         One user message holding the transcript and the request; parse the reply with
         ``parse_followup``.
     """
-    transcript = (
-        f"User: {_text(first_user, 'first_user')}\n\n"
-        f"Assistant: {_text(assistant_answer, 'assistant_answer')}"
-    )
+    transcript = f"User: {_text(first_user, 'first_user')}\n\nAssistant: {_text(assistant_answer, 'assistant_answer')}"
     return [
         {
             "role": "user",

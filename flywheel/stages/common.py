@@ -45,8 +45,13 @@ class Context:
         return man
 
 
-def run_once(ctx: Context, name: str, fp_parts: Iterable[Any], body: Callable[[str], tuple[dict, dict]],
-              inputs: dict[str, str] | None = None) -> dict:
+def run_once(
+    ctx: Context,
+    name: str,
+    fp_parts: Iterable[Any],
+    body: Callable[[str], tuple[dict, dict]],
+    inputs: dict[str, str] | None = None,
+) -> dict:
     """Skip if done, else run ``body(fp) -> (outputs, metrics)`` and publish the manifest.
 
     A failure is recorded next to the stage (``_FAILED.json``, shown by ``flywheel status``) and re-raised.
@@ -132,8 +137,15 @@ def read_prompt_file(spec: str) -> list[dict]:
             raise FlywheelError(f"{path}:{i}: prompt row needs 'messages' or 'prompt'")
         if not msgs or not isinstance(msgs, list) or msgs[-1].get("role") != "user":
             raise FlywheelError(f"{path}:{i}: 'messages' must end with a user turn")
-        rows.append({"id": row.get("id") or fingerprint(msgs), "messages": msgs, "kind": row.get("kind", "file"),
-                     "split": row.get("split", "train"), "meta": row.get("meta", {})})
+        rows.append(
+            {
+                "id": row.get("id") or fingerprint(msgs),
+                "messages": msgs,
+                "kind": row.get("kind", "file"),
+                "split": row.get("split", "train"),
+                "meta": row.get("meta", {}),
+            }
+        )
     return rows
 
 
@@ -145,9 +157,17 @@ def local_path(ctx: Context, uri: str) -> str:
     return ctx.store.local_dir(uri, os.path.join(ctx.cache_dir, "store"))
 
 
-def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches: list[Any],
-              make_args: Callable[[Any], tuple], make_rows: Callable[[Any, dict], list[dict]],
-              desc: str) -> tuple[dict, dict]:
+def map_parts(
+    ctx: Context,
+    stage: str,
+    fp: str,
+    pool: Any,
+    method: str,
+    batches: list[Any],
+    make_args: Callable[[Any], tuple],
+    make_rows: Callable[[Any, dict], list[dict]],
+    desc: str,
+) -> tuple[dict, dict]:
     """Send ``batches`` through an engine pool, writing each finished batch as its own part at once.
 
     Parts already written by an earlier (killed) attempt with the same fingerprint are kept, not recomputed.
@@ -163,8 +183,14 @@ def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches
         log.info("%s: reusing %d finished parts", stage, len(batches) - len(todo))
     stats = {"tokens": 0, "engine_seconds": 0.0}
     t0 = time.perf_counter()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
         task = bar.add_task(desc, total=len(batches), completed=len(batches) - len(todo), rate="")
 
         def on_result(i: int, out: dict) -> None:
@@ -185,10 +211,14 @@ def map_parts(ctx: Context, stage: str, fp: str, pool: Any, method: str, batches
         data = ctx.store.fs.cat_file(ctx.store.path(uri))
         parts.append({"uri": uri, "sha256": hashlib.sha256(data).hexdigest(), "count": len(rows)})
         total += len(rows)
-    metrics = {"rows": total, "tokens": stats["tokens"], "wall_seconds": round(wall, 3),
-               "tokens_per_s": round(stats["tokens"] / wall, 2) if wall > 0 and stats["tokens"] else 0.0}
+    metrics = {
+        "rows": total,
+        "tokens": stats["tokens"],
+        "wall_seconds": round(wall, 3),
+        "tokens_per_s": round(stats["tokens"] / wall, 2) if wall > 0 and stats["tokens"] else 0.0,
+    }
     return {"parts": parts, "count": total}, metrics
 
 
 def batched(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), max(1, size))]
+    return [items[i : i + size] for i in range(0, len(items), max(1, size))]

@@ -38,12 +38,19 @@ def run(ctx: Context) -> dict:
 
     def body(fp: str):
         scored = list(read_output(ctx, jman, "scored"))
-        lin = lineage(ctx, "datasets", fp, generator=scored[0]["generator"] if scored else None,
-                      judge=scored[0]["judge"] if scored else None)
-        sft, sft_stats = select_sft_rows(scored, jc.sft_threshold, best_only=jc.sft_best_only,
-                                         use_verifiers=jc.use_verifiers)
-        pairs, pair_stats = select_preferences(scored, policy=jc.policy, min_gap=jc.min_gap,
-                                               use_verifiers=jc.use_verifiers, seed=jc.seed)
+        lin = lineage(
+            ctx,
+            "datasets",
+            fp,
+            generator=scored[0]["generator"] if scored else None,
+            judge=scored[0]["judge"] if scored else None,
+        )
+        sft, sft_stats = select_sft_rows(
+            scored, jc.sft_threshold, best_only=jc.sft_best_only, use_verifiers=jc.use_verifiers
+        )
+        pairs, pair_stats = select_preferences(
+            scored, policy=jc.policy, min_gap=jc.min_gap, use_verifiers=jc.use_verifiers, seed=jc.seed
+        )
         if "llm_pairs" in jman["outputs"]:
             pairs = merge_llm_pairs(pairs, list(read_output(ctx, jman, "llm_pairs")), pair_stats.by_judge)
         dialogues, dropped = ([], 0)
@@ -58,10 +65,15 @@ def run(ctx: Context) -> dict:
             "sft_general": write_parts(ctx, "datasets", f"{fp}/sft_general", general),
             "preference": write_parts(ctx, "datasets", f"{fp}/preference", pairs),
         }
-        metrics = {"sft_code": len(code), "sft_general": len(general), "preference": len(pairs),
-                   "sft/dialogues_kept": len(dialogues), "sft/dialogues_below_threshold": dropped,
-                   **{f"sft/{k}": v for k, v in sft_stats.as_dict().items()},
-                   **{f"pairs/{k}": v for k, v in pair_stats.as_dict().items()}}
+        metrics = {
+            "sft_code": len(code),
+            "sft_general": len(general),
+            "preference": len(pairs),
+            "sft/dialogues_kept": len(dialogues),
+            "sft/dialogues_below_threshold": dropped,
+            **{f"sft/{k}": v for k, v in sft_stats.as_dict().items()},
+            **{f"pairs/{k}": v for k, v in pair_stats.as_dict().items()},
+        }
         return outputs, metrics
 
     return run_once(ctx, "datasets", [jman["fingerprint"], section(jc)], body, inputs={"judge": jman["fingerprint"]})

@@ -31,21 +31,55 @@ def run(ctx: Context) -> dict:
     samplings = {"prompt": section(g.prompt_sampling), "answer": section(g.answer_sampling)}
 
     def body(fp: str):
-        openers, personas = pick_openers(list(read_output(ctx, pm, "prompts")), sdg.dialogues, list(sdg.personas),
-                                         sdg.seed)
-        ask = StepAsker(ctx, "dialogues", fp, lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator")),
-                        samplings, eng.batch_size, eng.num_actors)
+        openers, personas = pick_openers(
+            list(read_output(ctx, pm, "prompts")), sdg.dialogues, list(sdg.personas), sdg.seed
+        )
+        ask = StepAsker(
+            ctx,
+            "dialogues",
+            fp,
+            lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator")),
+            samplings,
+            eng.batch_size,
+            eng.num_actors,
+        )
         skipped: Counter = Counter()
         done = role_play(ask, openers, personas, sdg.dialogue_turns, skipped)
-        lin = lineage(ctx, "dialogues", fp, generator=gen["id"], judge=None, pipeline="dialogue",
-                      template="user_turn_prompt", sampling_hash=sampling_hash(samplings))
-        rows = ({"id": prompt_id(msgs), "messages": msgs, "kind": "dialogue", "prompt_id": o["id"],
-                 "meta": {"persona": p["name"], "base_kind": o.get("kind")}, "generator": gen["id"],
-                 "lineage": {**lin, "persona": p["name"]}} for o, p, msgs in done)
+        lin = lineage(
+            ctx,
+            "dialogues",
+            fp,
+            generator=gen["id"],
+            judge=None,
+            pipeline="dialogue",
+            template="user_turn_prompt",
+            sampling_hash=sampling_hash(samplings),
+        )
+        rows = (
+            {
+                "id": prompt_id(msgs),
+                "messages": msgs,
+                "kind": "dialogue",
+                "prompt_id": o["id"],
+                "meta": {"persona": p["name"], "base_kind": o.get("kind")},
+                "generator": gen["id"],
+                "lineage": {**lin, "persona": p["name"]},
+            }
+            for o, p, msgs in done
+        )
         out = write_parts(ctx, "dialogues", f"{fp}/dialogues", rows)
-        metrics = {"dialogues": out["count"], "openers": len(openers),
-                   **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **ask.metrics()}
+        metrics = {
+            "dialogues": out["count"],
+            "openers": len(openers),
+            **{f"skipped/{k}": v for k, v in sorted(skipped.items())},
+            **ask.metrics(),
+        }
         return {"dialogues": out}, metrics
 
-    return run_once(ctx, "dialogues", [pm["fingerprint"], gen, samplings, sdg.dialogues, sdg.dialogue_turns,
-                                        list(sdg.personas), sdg.seed], body, inputs={"prompts": pm["fingerprint"]})
+    return run_once(
+        ctx,
+        "dialogues",
+        [pm["fingerprint"], gen, samplings, sdg.dialogues, sdg.dialogue_turns, list(sdg.personas), sdg.seed],
+        body,
+        inputs={"prompts": pm["fingerprint"]},
+    )

@@ -13,8 +13,11 @@ from flywheel.stages.training import stage_names
 def candidate(ctx: Context) -> dict:
     """The round's trained model: the last training stage's export."""
     man = ctx.manifest(stage_names(ctx)[-1])
-    return {"uri": man["outputs"]["model"]["uri"], "id": f"round-{ctx.round}:{man['stage']}:{man['fingerprint']}",
-            "fingerprint": man["fingerprint"]}
+    return {
+        "uri": man["outputs"]["model"]["uri"],
+        "id": f"round-{ctx.round}:{man['stage']}:{man['fingerprint']}",
+        "fingerprint": man["fingerprint"],
+    }
 
 
 def _answers(ctx: Context, model_uri: str, prompts: list[dict]) -> list[str]:
@@ -32,8 +35,15 @@ def _scores(ctx: Context, rm_uri: str, prompts: list[dict], answers: list[str]) 
     rows = []
     for p, a, raw in zip(prompts, answers, out["scores"]):
         scores = dict(zip(ATTRIBUTES, raw))
-        rows.append({"prompt_id": p["id"], "reward": aggregate(scores, weights), "scores": scores,
-                     "verified": verify(p.get("meta"), a), "chars": len(a)})
+        rows.append(
+            {
+                "prompt_id": p["id"],
+                "reward": aggregate(scores, weights),
+                "scores": scores,
+                "verified": verify(p.get("meta"), a),
+                "chars": len(a),
+            }
+        )
     return rows
 
 
@@ -52,5 +62,10 @@ def run(ctx: Context) -> dict:
         sha = ctx.store.write_json(uri, results)
         return {"results": {"uri": uri, "sha256": sha, "count": len(prompts)}}, metrics
 
-    return run_once(ctx, "evaluate", [cand["fingerprint"], gen, rm, section(ec), dict(ctx.cfg.judges.weights)],
-                     body, inputs={"candidate": cand["fingerprint"]})
+    return run_once(
+        ctx,
+        "evaluate",
+        [cand["fingerprint"], gen, rm, section(ec), dict(ctx.cfg.judges.weights)],
+        body,
+        inputs={"candidate": cand["fingerprint"]},
+    )

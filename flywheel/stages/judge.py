@@ -54,9 +54,16 @@ def llm_judge(ctx: Context, fp: str, scored: list[dict]) -> tuple[dict, dict]:
         return [{**r, "text_ab": texts[i], "text_ba": texts[n + i]} for i, r in enumerate(batch)]
 
     verdicts, mm = map_parts(
-        ctx, "judge", f"{fp}/llm_verdicts", pool, "chat", batched(requests, max(1, ctx.cfg.engine.batch_size // 2)),
+        ctx,
+        "judge",
+        f"{fp}/llm_verdicts",
+        pool,
+        "chat",
+        batched(requests, max(1, ctx.cfg.engine.batch_size // 2)),
         make_args=lambda b: ([r["messages_ab"] for r in b] + [r["messages_ba"] for r in b], sampling, 1),
-        make_rows=make_rows, desc=f"round {ctx.round} llm judge")
+        make_rows=make_rows,
+        desc=f"round {ctx.round} llm judge",
+    )
     rows = list(read_output(ctx, {"stage": "judge", "outputs": {"v": verdicts}}, "v"))
     pairs, pstats = pairwise_select(rows, [r["text_ab"] for r in rows], [r["text_ba"] for r in rows])
     lin = {"round": ctx.round, "stage": "judge", "config_hash": fp, "judge": judge["id"]}
@@ -86,18 +93,41 @@ def run(ctx: Context) -> dict:
                 scores = dict(zip(ATTRIBUTES, raw))
                 verified = verify(row.get("meta"), row["messages"][-1]["content"]) if jc.use_verifiers else None
                 lin = {**row["lineage"], "stage": "judge", "judge": rm["id"], "config_hash": fp}
-                scored.append({**row, "scores": scores, "reward": aggregate(scores, weights), "judge": rm["id"],
-                               "verified": verified, "lineage": lin})
+                scored.append(
+                    {
+                        **row,
+                        "scores": scores,
+                        "reward": aggregate(scores, weights),
+                        "judge": rm["id"],
+                        "verified": verified,
+                        "lineage": lin,
+                    }
+                )
             return scored
 
-        out, metrics = map_parts(ctx, "judge", fp, pool, "score", batched(rows, ctx.cfg.engine.batch_size),
-                                 make_args=lambda b: ([r["messages"] for r in b],), make_rows=make_rows,
-                                 desc=f"round {ctx.round} judge")
+        out, metrics = map_parts(
+            ctx,
+            "judge",
+            fp,
+            pool,
+            "score",
+            batched(rows, ctx.cfg.engine.batch_size),
+            make_args=lambda b: ([r["messages"] for r in b],),
+            make_rows=make_rows,
+            desc=f"round {ctx.round} judge",
+        )
         # whole role-played dialogues get the same 5-attribute score; datasets keeps those above the threshold
-        dout, dmetrics = map_parts(ctx, "judge", f"{fp}/dialogues", pool, "score",
-                                   batched(dialogues, ctx.cfg.engine.batch_size),
-                                   make_args=lambda b: ([r["messages"] for r in b],), make_rows=make_rows,
-                                   desc=f"round {ctx.round} judge dialogues")
+        dout, dmetrics = map_parts(
+            ctx,
+            "judge",
+            f"{fp}/dialogues",
+            pool,
+            "score",
+            batched(dialogues, ctx.cfg.engine.batch_size),
+            make_args=lambda b: ([r["messages"] for r in b],),
+            make_rows=make_rows,
+            desc=f"round {ctx.round} judge dialogues",
+        )
         metrics["dialogues_scored"] = dout["count"]
         scored = list(read_output(ctx, {"stage": "judge", "outputs": {"scored": out}}, "scored"))
         rewards = [r["reward"] for r in scored]

@@ -17,10 +17,14 @@ def run(ctx: Context) -> dict:
     def body(fp: str):
         promoted, reason = decide(eman["metrics"], ec.metric, ec.margin)
         new = {"uri": cand["uri"], "id": cand["id"], "round_promoted": ctx.round} if promoted else gen
-        metrics = {"promoted": int(promoted), **{k: v for k, v in eman["metrics"].items() if isinstance(v, (int, float))}}
+        metrics = {
+            "promoted": int(promoted),
+            **{k: v for k, v in eman["metrics"].items() if isinstance(v, (int, float))},
+        }
         if ctx.tracker is not None:
             ctx.tracker.register(ctx.round, cand, promoted, reason)
         return {"generator": new, "candidate": cand, "decision": {"promoted": promoted, "reason": reason}}, metrics
 
-    return run_once(ctx, "promote", [eman["fingerprint"], ec.metric, ec.margin], body,
-                     inputs={"evaluate": eman["fingerprint"]})
+    return run_once(
+        ctx, "promote", [eman["fingerprint"], ec.metric, ec.margin], body, inputs={"evaluate": eman["fingerprint"]}
+    )

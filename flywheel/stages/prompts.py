@@ -21,16 +21,30 @@ from itertools import islice
 from flywheel.errors import FlywheelError
 from flywheel.sdg import templates
 from flywheel.sdg.config import SDGConfig, with_defaults
+from flywheel.sdg.pipelines import (
+    Ask,
+    Item,
+    closed_qa_requests,
+    collect_closed_qa,
+    collect_list,
+    collect_problems,
+    collect_refined,
+    followup_requests,
+    if_answer_requests,
+    if_rows,
+    merge_topics,
+    plan_if,
+    problem_requests,
+    refine_requests,
+    two_turn_answer_requests,
+    two_turn_firsts,
+    two_turn_rows,
+)
 from flywheel.sdg.quality import ExactDeduper, NearDeduper, is_refusal, is_well_formed, last_text, row_text
 from flywheel.sdg.rows import make_prompt_row, split_for
-from flywheel.stages.common import (Context, builtin_or_path, lineage, read_prompt_file, run_once, section,
-                                    write_parts)
+from flywheel.stages.common import Context, builtin_or_path, lineage, read_prompt_file, run_once, section, write_parts
 from flywheel.stages.roles import engines, generator, model_dir
 from flywheel.stages.sdg_engine import StepAsker, sampling_hash
-from flywheel.sdg.pipelines import (Ask, Item, closed_qa_requests, collect_closed_qa, collect_list,
-                                           collect_problems, collect_refined, followup_requests, if_answer_requests,
-                                           if_rows, merge_topics, plan_if, problem_requests, refine_requests,
-                                           two_turn_answer_requests, two_turn_firsts, two_turn_rows)
 from flywheel.store import fingerprint, read_jsonl
 
 log = logging.getLogger("flywheel")
@@ -48,18 +62,34 @@ def topical_items(ask: Ask, sdg: SDGConfig, skipped: Counter) -> list[Item]:
     # a topic itself seeds questions too, so a weak generator that lists no subtopics still yields prompts
     seeds = [(t, t) for t in topics] + [(t, s) for t, ss in zip(topics, subs) for s in ss]
     pairs = [(d, t) for d in sdg.doc_types for t in topics] if "writing" in on else []
-    q_reqs = [(f"q/{i}", templates.questions_prompt(s, sdg.questions_per_subtopic), "prompt")
-              for i, (_, s) in enumerate(seeds)] if "open_qa" in on else []
-    w_reqs = [(f"w/{i}", templates.writing_tasks_prompt(d, t, sdg.writing_per_type), "prompt")
-              for i, (d, t) in enumerate(pairs)]
+    q_reqs = (
+        [
+            (f"q/{i}", templates.questions_prompt(s, sdg.questions_per_subtopic), "prompt")
+            for i, (_, s) in enumerate(seeds)
+        ]
+        if "open_qa" in on
+        else []
+    )
+    w_reqs = [
+        (f"w/{i}", templates.writing_tasks_prompt(d, t, sdg.writing_per_type), "prompt")
+        for i, (d, t) in enumerate(pairs)
+    ]
     replies = ask("questions_writing", q_reqs + w_reqs)
     drafts: list[Item] = []
-    lists = collect_list(replies, [k for k, _, _ in q_reqs], sdg.questions_per_subtopic, skipped, "questions",
-                         max_chars=1000, min_chars=10)
+    lists = collect_list(
+        replies,
+        [k for k, _, _ in q_reqs],
+        sdg.questions_per_subtopic,
+        skipped,
+        "questions",
+        max_chars=1000,
+        min_chars=10,
+    )
     for (topic, sub), qs in zip(seeds, lists):
         drafts += [Item("open_qa", q, {"topic": topic, "subtopic": sub}, "questions_prompt") for q in qs]
-    lists = collect_list(replies, [k for k, _, _ in w_reqs], sdg.writing_per_type, skipped, "writing",
-                         max_chars=1000, min_chars=10)
+    lists = collect_list(
+        replies, [k for k, _, _ in w_reqs], sdg.writing_per_type, skipped, "writing", max_chars=1000, min_chars=10
+    )
     for (doc_type, topic), ws in zip(pairs, lists):
         drafts += [Item("writing", w, {"doc_type": doc_type, "topic": topic}, "writing_tasks_prompt") for w in ws]
     if sdg.refine and drafts:
@@ -83,10 +113,15 @@ def synthesize(ask: Ask, sdg: SDGConfig, documents: list[str], file_firsts: list
     on = set(sdg.pipelines)
     rng = random.Random(sdg.seed)
     skipped: Counter = Counter()
-    reqs = {kind: problem_requests(kind, kws, sdg.problems_per_keyword) if kind in on else []
-            for kind, kws in (("math", sdg.math_keywords), ("code", sdg.code_keywords))}
-    reqs["closed_qa"] = closed_qa_requests(documents, sdg.closed_qa_per_document, sdg.closed_qa_max_doc_chars) \
-        if "closed_qa" in on else []
+    reqs = {
+        kind: problem_requests(kind, kws, sdg.problems_per_keyword) if kind in on else []
+        for kind, kws in (("math", sdg.math_keywords), ("code", sdg.code_keywords))
+    }
+    reqs["closed_qa"] = (
+        closed_qa_requests(documents, sdg.closed_qa_per_document, sdg.closed_qa_max_doc_chars)
+        if "closed_qa" in on
+        else []
+    )
     replies = ask("problems_closed_qa", reqs["math"] + reqs["code"] + reqs["closed_qa"])
     items = collect_problems("math", reqs["math"], sdg.math_keywords, replies, skipped)
     items += collect_problems("code", reqs["code"], sdg.code_keywords, replies, skipped)
@@ -151,15 +186,26 @@ def run(ctx: Context) -> dict:
     gen = generator(ctx)
     g, sdg, eng = ctx.cfg.generation, ctx.cfg.sdg, ctx.cfg.engine
     samplings = {"prompt": section(g.prompt_sampling), "answer": section(g.answer_sampling)}
-    documents = read_documents(sdg.closed_qa_documents) if sdg.closed_qa_documents and "closed_qa" in sdg.pipelines \
-        else []
+    documents = (
+        read_documents(sdg.closed_qa_documents) if sdg.closed_qa_documents and "closed_qa" in sdg.pipelines else []
+    )
 
     def body(fp: str):
         lin = lineage(ctx, "prompts", fp, generator=gen["id"], judge=None, sampling_hash=sampling_hash(samplings))
-        file_rows = [{**r, "lineage": {**lin, "pipeline": "file", "source": spec}}
-                     for spec in g.prompt_files for r in read_prompt_file(spec)]
-        ask = StepAsker(ctx, "prompts", fp, lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator")),
-                        samplings, eng.batch_size, eng.num_actors)
+        file_rows = [
+            {**r, "lineage": {**lin, "pipeline": "file", "source": spec}}
+            for spec in g.prompt_files
+            for r in read_prompt_file(spec)
+        ]
+        ask = StepAsker(
+            ctx,
+            "prompts",
+            fp,
+            lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator")),
+            samplings,
+            eng.batch_size,
+            eng.num_actors,
+        )
         firsts = [r["messages"][0]["content"] for r in file_rows if len(r["messages"]) == 1]
         synth, skipped = synthesize(ask, sdg, documents, firsts)
         for row in synth:
@@ -176,13 +222,27 @@ def run(ctx: Context) -> dict:
 
         out = write_parts(ctx, "prompts", f"{fp}/prompts", kept())
         gen_m = ask.metrics()
-        log.info("round %d prompts: %d kept %s; generated %d tokens at %.1f tok/s", ctx.round, out["count"],
-                 dict(sorted(kinds.items())), gen_m["gen_tokens"], gen_m["tokens_per_s"])
-        metrics = {"prompts": out["count"], "generated_raw": len(file_rows) + len(synth),
-                   **{f"kind/{k}": v for k, v in sorted(kinds.items())},
-                   **{f"removed/{k}": v for k, v in sorted(removed.items())},
-                   **{f"skipped/{k}": v for k, v in sorted(skipped.items())}, **gen_m}
+        log.info(
+            "round %d prompts: %d kept %s; generated %d tokens at %.1f tok/s",
+            ctx.round,
+            out["count"],
+            dict(sorted(kinds.items())),
+            gen_m["gen_tokens"],
+            gen_m["tokens_per_s"],
+        )
+        metrics = {
+            "prompts": out["count"],
+            "generated_raw": len(file_rows) + len(synth),
+            **{f"kind/{k}": v for k, v in sorted(kinds.items())},
+            **{f"removed/{k}": v for k, v in sorted(removed.items())},
+            **{f"skipped/{k}": v for k, v in sorted(skipped.items())},
+            **gen_m,
+        }
         return {"prompts": out}, metrics
 
-    return run_once(ctx, "prompts", [gen, samplings, section(sdg), list(g.prompt_files), g.max_prompts,
-                                      fingerprint(documents)], body)
+    return run_once(
+        ctx,
+        "prompts",
+        [gen, samplings, section(sdg), list(g.prompt_files), g.max_prompts, fingerprint(documents)],
+        body,
+    )

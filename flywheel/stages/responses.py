@@ -39,27 +39,50 @@ def run(ctx: Context) -> dict:
         parts, metrics = [], {"prompts": len(prompts), "rows": 0, "tokens": 0, "wall_seconds": 0.0}
         for m, model in enumerate(models):
             pool = engines(ctx).chat(model_dir(ctx, model["uri"], "response model"))
-            lin = lineage(ctx, "responses", fp, generator=model["id"], judge=None,
-                          sampling_hash=sampling_hash({"response": sampling}))
+            lin = lineage(
+                ctx,
+                "responses",
+                fp,
+                generator=model["id"],
+                judge=None,
+                sampling_hash=sampling_hash({"response": sampling}),
+            )
 
             def make_rows(batch: list[dict], out: dict, m: int = m, model: dict = model, lin: dict = lin) -> list[dict]:
                 rows = []
                 for prompt, texts in zip(batch, out["texts"]):
                     for s, text in enumerate(texts, start=m * k):
-                        rows.append({"id": f"{prompt['id']}-{s}", "prompt_id": prompt["id"], "kind": prompt.get("kind"),
-                                     "meta": prompt.get("meta", {}),
-                                     "messages": prompt["messages"] + [{"role": "assistant", "content": text}],
-                                     "sample": s, "generator": model["id"],
-                                     "lineage": {**lin, "pipeline": prompt.get("kind"),
-                                                 "template": prompt.get("lineage", {}).get("template")}})
+                        rows.append(
+                            {
+                                "id": f"{prompt['id']}-{s}",
+                                "prompt_id": prompt["id"],
+                                "kind": prompt.get("kind"),
+                                "meta": prompt.get("meta", {}),
+                                "messages": prompt["messages"] + [{"role": "assistant", "content": text}],
+                                "sample": s,
+                                "generator": model["id"],
+                                "lineage": {
+                                    **lin,
+                                    "pipeline": prompt.get("kind"),
+                                    "template": prompt.get("lineage", {}).get("template"),
+                                },
+                            }
+                        )
                 return rows
 
             sub = fp if len(models) == 1 else f"{fp}/model-{m}"
             batches = even_batches(prompts, ctx.cfg.engine.batch_size, ctx.cfg.engine.num_actors)
             out, mm = map_parts(
-                ctx, "responses", sub, pool, "chat", batches,
+                ctx,
+                "responses",
+                sub,
+                pool,
+                "chat",
+                batches,
                 make_args=lambda b: ([p["messages"] for p in b], sampling, k),
-                make_rows=make_rows, desc=f"round {ctx.round} responses ({model['id']})")
+                make_rows=make_rows,
+                desc=f"round {ctx.round} responses ({model['id']})",
+            )
             parts += out["parts"]
             for key in ("rows", "tokens", "wall_seconds"):
                 metrics[key] += mm[key]
@@ -70,5 +93,10 @@ def run(ctx: Context) -> dict:
 
     # one model hashes as before the list existed, so runs made then are still recognised as done
     fp_parts = [pm["fingerprint"], models[0] if len(models) == 1 else models, sampling, k]
-    return run_once(ctx, "responses", fp_parts + ([g.response_prompts] if g.response_prompts else []), body,
-                     inputs={"prompts": pm["fingerprint"]})
+    return run_once(
+        ctx,
+        "responses",
+        fp_parts + ([g.response_prompts] if g.response_prompts else []),
+        body,
+        inputs={"prompts": pm["fingerprint"]},
+    )

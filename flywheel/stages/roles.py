@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 
-from flywheel.errors import FlywheelError
 from flywheel.engines.cache import EngineCache
+from flywheel.errors import FlywheelError
 from flywheel.models import build_tiny_causal_lm, check_model_dir, pull_smollm2, smollm2_tokenizer
 from flywheel.reward.model import build_reward_model
 from flywheel.stages.common import Context
 from flywheel.store import fingerprint
+
 
 def engines(ctx: Context) -> EngineCache:
     """The process-wide engine pools (created on first use)."""
@@ -51,8 +52,11 @@ def initial_model(ctx: Context) -> dict:
     elif spec == "tiny":
         tok = smollm2_tokenizer(ctx.cache_dir)
         tiny = ctx.cfg.models.tiny
-        uri = _bootstrap(ctx, f"tiny-{tiny.arch}-{fingerprint(tiny.__dict__)}",
-                         lambda out: build_tiny_causal_lm(out, tok, tiny, seed=ctx.cfg.run.seed))
+        uri = _bootstrap(
+            ctx,
+            f"tiny-{tiny.arch}-{fingerprint(tiny.__dict__)}",
+            lambda out: build_tiny_causal_lm(out, tok, tiny, seed=ctx.cfg.run.seed),
+        )
     else:
         uri = spec
         model_dir(ctx, uri, "models.initial")
@@ -65,13 +69,19 @@ def reward_model(ctx: Context) -> dict:
     if spec == "tiny":
         tok = smollm2_tokenizer(ctx.cache_dir)
         tiny = ctx.cfg.models.tiny
-        uri = _bootstrap(ctx, f"reward-tiny-{fingerprint(tiny.__dict__)}",
-                         lambda out: build_reward_model(out, None, tok, tiny=_llama(tiny), seed=ctx.cfg.run.seed))
+        uri = _bootstrap(
+            ctx,
+            f"reward-tiny-{fingerprint(tiny.__dict__)}",
+            lambda out: build_reward_model(out, None, tok, tiny=_llama(tiny), seed=ctx.cfg.run.seed),
+        )
     elif spec == "from-initial":
         init = initial_model(ctx)
         backbone = model_dir(ctx, init["uri"], "models.initial")
-        uri = _bootstrap(ctx, f"reward-from-{os.path.basename(init['uri'].rstrip('/'))}",
-                         lambda out: build_reward_model(out, backbone, backbone, seed=ctx.cfg.run.seed))
+        uri = _bootstrap(
+            ctx,
+            f"reward-from-{os.path.basename(init['uri'].rstrip('/'))}",
+            lambda out: build_reward_model(out, backbone, backbone, seed=ctx.cfg.run.seed),
+        )
     else:
         uri = spec
         model_dir(ctx, uri, "models.reward")
@@ -90,5 +100,7 @@ def generator(ctx: Context) -> dict:
         return initial_model(ctx)
     prev = ctx.store.manifest(ctx.round - 1, "promote")
     if prev is None:
-        raise FlywheelError(f"round {ctx.round - 1} has not finished (no promotion); run `flywheel iterate --round {ctx.round - 1}` first")
+        raise FlywheelError(
+            f"round {ctx.round - 1} has not finished (no promotion); run `flywheel iterate --round {ctx.round - 1}` first"
+        )
     return prev["outputs"]["generator"]

@@ -32,7 +32,7 @@ def even_batches(items: Sequence[Any], max_size: int, num_actors: int) -> list[l
     out, start = [], 0
     for i in range(count):
         size = base + (1 if i < extra else 0)
-        out.append(list(items[start:start + size]))
+        out.append(list(items[start : start + size]))
         start += size
     return out
 
@@ -65,8 +65,16 @@ class StepAsker:
         num_actors: actors in the pool.
     """
 
-    def __init__(self, ctx: Context, stage: str, fp: str, get_pool: Callable[[], Any], samplings: dict[str, dict],
-                 batch_size: int, num_actors: int):
+    def __init__(
+        self,
+        ctx: Context,
+        stage: str,
+        fp: str,
+        get_pool: Callable[[], Any],
+        samplings: dict[str, dict],
+        batch_size: int,
+        num_actors: int,
+    ):
         self.ctx, self.stage, self.fp = ctx, stage, fp
         self.pool, self.samplings = _OnDemand(get_pool), samplings
         self.batch_size, self.num_actors = batch_size, num_actors
@@ -80,13 +88,20 @@ class StepAsker:
         groups: dict[str, list[tuple[str, list[dict]]]] = defaultdict(list)
         for key, messages, sampling in requests:
             groups[sampling].append((key, messages))
-        batches = [(name, b) for name in sorted(groups)
-                   for b in even_batches(groups[name], self.batch_size, self.num_actors)]
+        batches = [
+            (name, b) for name in sorted(groups) for b in even_batches(groups[name], self.batch_size, self.num_actors)
+        ]
         out, metrics = map_parts(
-            self.ctx, self.stage, f"{self.fp}/steps/{step}", self.pool, "chat", batches,
+            self.ctx,
+            self.stage,
+            f"{self.fp}/steps/{step}",
+            self.pool,
+            "chat",
+            batches,
             make_args=lambda b: ([m for _, m in b[1]], self.samplings[b[0]], 1),
             make_rows=lambda b, res: [{"key": k, "text": t[0] if t else ""} for (k, _), t in zip(b[1], res["texts"])],
-            desc=f"round {self.ctx.round} {self.stage}: {step}")
+            desc=f"round {self.ctx.round} {self.stage}: {step}",
+        )
         self.tokens += metrics["tokens"]
         self.seconds += metrics["wall_seconds"]
         self.requests += len(requests)
@@ -94,5 +109,9 @@ class StepAsker:
 
     def metrics(self) -> dict:
         """Generated tokens (this attempt; reused parts count 0), engine wall seconds and tokens/s."""
-        return {"gen_tokens": self.tokens, "gen_seconds": round(self.seconds, 2), "gen_requests": self.requests,
-                "tokens_per_s": round(self.tokens / self.seconds, 2) if self.seconds > 0 else 0.0}
+        return {
+            "gen_tokens": self.tokens,
+            "gen_seconds": round(self.seconds, 2),
+            "gen_requests": self.requests,
+            "tokens_per_s": round(self.tokens / self.seconds, 2) if self.seconds > 0 else 0.0,
+        }

@@ -31,7 +31,11 @@ def stage_names(ctx: Context) -> list[str]:
 
 def _out_dir(ctx: Context, stage: str, fp: str) -> tuple[str, str]:
     uri = ctx.store.uri(round_dir(ctx.round), stage, fp, "model")
-    local = ctx.store.path(uri) if ctx.store.is_local else os.path.join(ctx.cache_dir, "train", round_dir(ctx.round), stage, fp, "model")
+    local = (
+        ctx.store.path(uri)
+        if ctx.store.is_local
+        else os.path.join(ctx.cache_dir, "train", round_dir(ctx.round), stage, fp, "model")
+    )
     return uri, local
 
 
@@ -61,12 +65,15 @@ def write_round_data(ctx: Context, dman: dict) -> dict[str, str]:
     """The round's datasets as local JSONL files for the trainer: ``sft_code``, ``sft``, ``pref`` -> path."""
     data_dir = os.path.join(ctx.cache_dir, "data", ctx.cfg.run.name, round_dir(ctx.round), dman["fingerprint"])
     names = {"sft_code": "sft_code", "sft": "sft_general", "pref": "preference"}
-    return {key: _write_local_jsonl(f"{data_dir}/{out}.jsonl", list(read_output(ctx, dman, out)))
-            for key, out in names.items()}
+    return {
+        key: _write_local_jsonl(f"{data_dir}/{out}.jsonl", list(read_output(ctx, dman, out)))
+        for key, out in names.items()
+    }
 
 
-def plan_jobs(ctx: Context, start: dict, data_fp: str, files: dict[str, str],
-              has_code: bool) -> tuple[dict[str, Planned], list]:
+def plan_jobs(
+    ctx: Context, start: dict, data_fp: str, files: dict[str, str], has_code: bool
+) -> tuple[dict[str, Planned], list]:
     """Chain the round's stages from ``start`` (the model they align); skip what is done.
 
     Returns the planned stages (name -> :class:`Planned`) and the jobs still to train, in order. A round
@@ -76,8 +83,11 @@ def plan_jobs(ctx: Context, start: dict, data_fp: str, files: dict[str, str],
 
     tc = ctx.cfg.train
     common = {k: v for k, v in to_dict(tc).items() if k not in ("sft_code", "sft_general", "dpo", "rpo")}
-    stages = [("sft_code", "sft", tc.sft_code, files["sft_code"]), ("sft", "sft", tc.sft_general, files["sft"]),
-              ("dpo", "dpo", tc.dpo, files["pref"])]
+    stages = [
+        ("sft_code", "sft", tc.sft_code, files["sft_code"]),
+        ("sft", "sft", tc.sft_general, files["sft"]),
+        ("dpo", "dpo", tc.dpo, files["pref"]),
+    ]
     stages += [(f"rpo_{i}", "rpo", tc.rpo, files["pref"]) for i in range(1, tc.rpo.iterations + 1)]
     plan: dict[str, Planned] = {}
     jobs, prev_fp, prev_model = [], fingerprint(data_fp, start), start["uri"]
@@ -86,7 +96,9 @@ def plan_jobs(ctx: Context, start: dict, data_fp: str, files: dict[str, str],
         fp = fingerprint(name, prev_fp, common, to_dict(scfg))
         if name == "sft_code" and not has_code:  # no code prompts this round: general SFT starts from `start`
             if not ctx.store.is_done(ctx.round, name, fp):
-                ctx.store.commit(ctx.round, name, fp, {"model": {"uri": prev_model}}, metrics={"rows": 0, "passthrough": 1})
+                ctx.store.commit(
+                    ctx.round, name, fp, {"model": {"uri": prev_model}}, metrics={"rows": 0, "passthrough": 1}
+                )
             prev_fp = fp
             continue
         uri, out_dir = _out_dir(ctx, name, fp)
@@ -98,10 +110,20 @@ def plan_jobs(ctx: Context, start: dict, data_fp: str, files: dict[str, str],
             log.info("round %d: %s already done, skipping", ctx.round, name)
             prev_local = None
         else:
-            jobs.append(TrainJob(name=name, kind=kind, init_model=init_dir, ref_model=ref_dir, data=[data],
-                                 replay_data=[files["sft_code"]] if name == "sft" and has_code else [],
-                                 out_dir=out_dir, stage=scfg, lora=tc.lora if tc.lora.enabled else None,
-                                 ref_logps=os.path.join(os.path.dirname(out_dir), "ref_logps.safetensors") if ref_dir else None))
+            jobs.append(
+                TrainJob(
+                    name=name,
+                    kind=kind,
+                    init_model=init_dir,
+                    ref_model=ref_dir,
+                    data=[data],
+                    replay_data=[files["sft_code"]] if name == "sft" and has_code else [],
+                    out_dir=out_dir,
+                    stage=scfg,
+                    lora=tc.lora if tc.lora.enabled else None,
+                    ref_logps=os.path.join(os.path.dirname(out_dir), "ref_logps.safetensors") if ref_dir else None,
+                )
+            )
             prev_local = out_dir
         prev_fp, prev_model = fp, uri
     return plan, jobs

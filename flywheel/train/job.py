@@ -27,8 +27,8 @@ from flywheel.store import fingerprint
 from flywheel.train import data as tdata
 from flywheel.train import export, reference
 from flywheel.train.config import StageConfig, validate_stage
-from flywheel.train.lora import apply_lora, merged
 from flywheel.train.loop import TorchEngine, build_optimizer, build_scheduler, plan, train_stage
+from flywheel.train.lora import apply_lora, merged
 
 
 @dataclass
@@ -127,8 +127,12 @@ def job_fingerprint(job: TrainJob, code_replay: float) -> str:
     """Identity of a job's inputs: kind, stage, model weights, data contents and the replay share."""
     models = [reference.model_fingerprint(p) for p in (job.init_model, job.ref_model) if p]
     return fingerprint(
-        job.kind, asdict(job.stage), models, [file_digest(p) for p in job.data],
-        [file_digest(p) for p in job.replay_data], code_replay if job.replay_data else None,
+        job.kind,
+        asdict(job.stage),
+        models,
+        [file_digest(p) for p in job.data],
+        [file_digest(p) for p in job.replay_data],
+        code_replay if job.replay_data else None,
         *([_lora_dict(job.lora)] if _lora_on(job) else []),
     )
 
@@ -194,8 +198,13 @@ def _has_checkpoint(ckpt_dir: str, fp: str, rt: Runtime) -> bool:
     return False
 
 
-def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size: int = 8,
-            on_step: Callable[[dict], None] | None = None) -> dict:
+def run_job(
+    job: TrainJob,
+    rt: Runtime,
+    code_replay: float = 0.0,
+    ref_batch_size: int = 8,
+    on_step: Callable[[dict], None] | None = None,
+) -> dict:
     """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view).
 
     ``on_step`` receives each optimizer step's metrics, reduced over ranks (every rank calls it).
@@ -231,12 +240,25 @@ def run_job(job: TrainJob, rt: Runtime, code_replay: float = 0.0, ref_batch_size
     engine = rt.engine(model, job.stage, total_steps)
     start, checkpoint = resume_point(engine, job, fp, rt)
     if rt.rank == 0:
-        print(f"{job.name}: {len(examples)} examples, {total_steps} optimizer steps"
-              + (f", resuming after step {start}" if start else ""), flush=True)
+        print(
+            f"{job.name}: {len(examples)} examples, {total_steps} optimizer steps"
+            + (f", resuming after step {start}" if start else ""),
+            flush=True,
+        )
 
     metrics = train_stage(
-        engine, job.kind, examples, job.stage, pad_id, ref_logps=ref, rank=rt.rank, world=rt.world,
-        start_step=start, checkpoint=checkpoint, reduce_mean=rt.reduce_mean, on_step=on_step,
+        engine,
+        job.kind,
+        examples,
+        job.stage,
+        pad_id,
+        ref_logps=ref,
+        rank=rt.rank,
+        world=rt.world,
+        start_step=start,
+        checkpoint=checkpoint,
+        reduce_mean=rt.reduce_mean,
+        on_step=on_step,
     )
     metrics.update(name=job.name, skipped_rows=skipped)
     publish_export(engine, model, tokenizer, job, fp, metrics, rt)
@@ -276,8 +298,13 @@ def publish_export(engine, model, tokenizer, job: TrainJob, fp: str, metrics: di
         module = merged(getattr(engine, "module", model))  # LoRA adapters folded in; a plain model as is
         for p in module.parameters():  # exported weights carry no training flags (frozen layers included)
             p.requires_grad_(True)
-        export.export_hf(module, tokenizer, job.out_dir, {"fingerprint": fp, "job": job.name, "metrics": metrics},
-                         state_dict=state_dict)
+        export.export_hf(
+            module,
+            tokenizer,
+            job.out_dir,
+            {"fingerprint": fp, "job": job.name, "metrics": metrics},
+            state_dict=state_dict,
+        )
         shutil.rmtree(export.checkpoint_dir(job.out_dir), ignore_errors=True)
     rt.barrier()
     rt.release(engine)

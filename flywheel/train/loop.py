@@ -121,7 +121,8 @@ class TorchEngine:
         latest = os.path.join(load_dir, "latest")
         if not os.path.isfile(latest):
             return None, None
-        path = os.path.join(load_dir, open(latest).read().strip(), "state.pt")
+        with open(latest) as f:
+            path = os.path.join(load_dir, f.read().strip(), "state.pt")
         state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -173,8 +174,9 @@ def label_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, t
     has = (labels != losses.IGNORE_INDEX).any(dim=0).nonzero()
     first = int(has[0]) if len(has) else t - 1
     keep = t - max(first - 1, 0)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
-                logits_to_keep=keep)
+    out = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, logits_to_keep=keep
+    )
     return out.logits, labels[:, t - keep :]
 
 
@@ -274,8 +276,17 @@ def train_stage(
         return result, int(batch["attention_mask"].sum())
 
     history, total_steps, seconds = run_steps(
-        engine, [example_length(e) for e in examples], stage, step_fn, rank=rank, world=world,
-        start_step=start_step, checkpoint=checkpoint, reduce_mean=reduce_mean, on_step=on_step)
+        engine,
+        [example_length(e) for e in examples],
+        stage,
+        step_fn,
+        rank=rank,
+        world=world,
+        start_step=start_step,
+        checkpoint=checkpoint,
+        reduce_mean=reduce_mean,
+        on_step=on_step,
+    )
     return summarize(history, kind, total_steps, start_step, seconds, len(examples))
 
 
@@ -326,9 +337,9 @@ def run_steps(
         if on_step is not None:
             on_step(row)
         window, tokens, t_step = [], 0, now
-        if checkpoint is not None and stage.checkpoint_every and step % stage.checkpoint_every == 0:
-            if step < total_steps:
-                checkpoint(step)
+        every = stage.checkpoint_every
+        if checkpoint is not None and every and step % every == 0 and step < total_steps:
+            checkpoint(step)
     return history, total_steps, time.perf_counter() - t_start
 
 

@@ -28,8 +28,14 @@ def apply_lora(model: torch.nn.Module, cfg: Any) -> torch.nn.Module:
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     if not names & set(targets):
         raise FlywheelError(f"train.lora.target_modules: none of {targets} is a module of {type(model).__name__}")
-    peft_cfg = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets,
-                          bias="none", task_type="CAUSAL_LM")
+    peft_cfg = LoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, peft_cfg)
 
 

@@ -33,8 +33,9 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
     target = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
     mask = (target != IGNORE_INDEX)[:, :-1]
     # log-softmax in fp32 (bf16 sums over V lose digits); ignored positions come out as exactly 0
-    nll = F.cross_entropy(logits.reshape(b * t, v).float(), target.reshape(-1), ignore_index=IGNORE_INDEX,
-                          reduction="none").view(b, t)[:, :-1]
+    nll = F.cross_entropy(
+        logits.reshape(b * t, v).float(), target.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(b, t)[:, :-1]
     return -nll, mask.to(nll.dtype)
 
 

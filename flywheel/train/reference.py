@@ -34,7 +34,8 @@ def model_fingerprint(model_dir: str) -> str:
     h = hashlib.sha256()
     cfg = os.path.join(model_dir, "config.json")
     if os.path.isfile(cfg):
-        h.update(open(cfg, "rb").read())
+        with open(cfg, "rb") as f:
+            h.update(f.read())
     weights = glob.glob(os.path.join(model_dir, "*.safetensors")) + glob.glob(os.path.join(model_dir, "*.bin"))
     for path in sorted(weights):
         size = os.path.getsize(path)

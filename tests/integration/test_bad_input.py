@@ -15,8 +15,9 @@ TINY = os.path.join(ROOT, "configs", "tiny.yaml")
 
 
 def _run(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flywheel.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def _one_error_line(res: subprocess.CompletedProcess) -> str:
@@ -34,8 +35,18 @@ def _published(root: str) -> list[str]:
 
 def test_missing_model_directory(tmp_path):
     root = tmp_path / "run"
-    err = _one_error_line(_run("iterate", "--round", "1", "--no-prefect", "--config", TINY, f"run.root={root}",
-                               f"models.initial={tmp_path}/no-such-model"))
+    err = _one_error_line(
+        _run(
+            "iterate",
+            "--round",
+            "1",
+            "--no-prefect",
+            "--config",
+            TINY,
+            f"run.root={root}",
+            f"models.initial={tmp_path}/no-such-model",
+        )
+    )
     assert "models.initial directory not found" in err and "no-such-model" in err
     assert _published(str(root)) == []
 
@@ -44,8 +55,19 @@ def test_corrupt_prompt_file_names_file_and_line(tmp_path):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "What is 2+2?"}\n{"prompt": "Name a colour."}\n{"prompt": "broken\n')
     root = tmp_path / "run"
-    err = _one_error_line(_run("stage", "prompts", "--round", "1", "--config", TINY, f"run.root={root}",
-                               f"generation.prompt_files=[{prompts}]", "sdg.pipelines=[]"))
+    err = _one_error_line(
+        _run(
+            "stage",
+            "prompts",
+            "--round",
+            "1",
+            "--config",
+            TINY,
+            f"run.root={root}",
+            f"generation.prompt_files=[{prompts}]",
+            "sdg.pipelines=[]",
+        )
+    )
     assert f"{prompts}:3: corrupt JSONL" in err
     assert _published(str(root)) == []
 

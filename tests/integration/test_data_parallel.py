@@ -19,10 +19,13 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROWS = [
-    {"prompt": [{"role": "user", "content": f"name a colour like {w}"}],
-     "chosen": [{"role": "assistant", "content": f"{w}, and also {w} again"}],
-     "rejected": [{"role": "assistant", "content": "no" * (i + 1)}],
-     "reward_chosen": 2.0 + i, "reward_rejected": 0.5 * i}
+    {
+        "prompt": [{"role": "user", "content": f"name a colour like {w}"}],
+        "chosen": [{"role": "assistant", "content": f"{w}, and also {w} again"}],
+        "rejected": [{"role": "assistant", "content": "no" * (i + 1)}],
+        "reward_chosen": 2.0 + i,
+        "reward_rejected": 0.5 * i,
+    }
     for i, w in enumerate(["red", "green", "blue", "cyan"])
 ]
 
@@ -82,9 +85,13 @@ def _run(tmp_path, model_dir: str, kind: str, world: int) -> tuple[float, dict]:
     out = str(tmp_path / f"{kind}-world{world}.safetensors")
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
     procs = [
-        subprocess.Popen([sys.executable, str(script), model_dir, str(rows), kind, str(r), str(world), out],
-                         env={**env, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": str(world)},
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), model_dir, str(rows), kind, str(r), str(world), out],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": str(world)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for r in range(world)
     ]
     logs = [p.communicate(timeout=600)[0] for p in procs]

@@ -22,13 +22,17 @@ def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tin
         chat = cache.chat(tiny_policy_dir)  # two actors, one core each: the whole local cluster
         assert ray.available_resources().get("CPU", 0.0) < 1
         out = {}
-        chat.map("chat", [(0, ([[{"role": "user", "content": "hi"}]], {"max_tokens": 4}))],
-                 lambda i, r: out.update({i: r}))
+        chat.map(
+            "chat", [(0, ([[{"role": "user", "content": "hi"}]], {"max_tokens": 4}))], lambda i, r: out.update({i: r})
+        )
         assert out[0]["texts"][0][0] is not None
         reward = cache.reward(tiny_reward_dir)  # would wait forever for a free core without making room
         scored = {}
-        reward.map("score", [(0, ([[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]],))],
-                   lambda i, r: scored.update({i: r}))
+        reward.map(
+            "score",
+            [(0, ([[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]],))],
+            lambda i, r: scored.update({i: r}),
+        )
         assert len(scored[0]["scores"][0]) == 5
         assert list(cache.pools) == ["reward"]  # the chat pool was released to make room
     finally:

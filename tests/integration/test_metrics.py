@@ -50,18 +50,25 @@ def test_vllm_and_training_metrics_reach_ray_prometheus(tmp_path, tiny_policy_di
     script = tmp_path / "metrics.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    res = subprocess.run([sys.executable, str(script), tiny_policy_dir], capture_output=True, text=True,
-                         timeout=600, env=env)
+    res = subprocess.run(
+        [sys.executable, str(script), tiny_policy_dir], capture_output=True, text=True, timeout=600, env=env
+    )
     line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
     assert line, res.stdout[-3000:] + res.stderr[-3000:]
     got = json.loads(line[0][7:])
     assert got["tokens"] > 0
     names = set(got["names"])
     # the series the Grafana dashboard queries (dashboards/flywheel-ray-vllm.json)
-    for name in ("ray_vllm_generation_tokens_total", "ray_vllm_prompt_tokens_total", "ray_vllm_num_requests_running",
-                 "ray_vllm_num_requests_waiting", "ray_vllm_kv_cache_usage_perc",
-                 "ray_vllm_time_to_first_token_seconds_bucket", "ray_flywheel_train_loss",
-                 "ray_flywheel_train_tokens_per_s"):
+    for name in (
+        "ray_vllm_generation_tokens_total",
+        "ray_vllm_prompt_tokens_total",
+        "ray_vllm_num_requests_running",
+        "ray_vllm_num_requests_waiting",
+        "ray_vllm_kv_cache_usage_perc",
+        "ray_vllm_time_to_first_token_seconds_bucket",
+        "ray_flywheel_train_loss",
+        "ray_flywheel_train_tokens_per_s",
+    ):
         assert name in names, name
     loss = [x for x in got["train"] if x.startswith("ray_flywheel_train_loss{") and 'stage="dpo"' in x]
     assert loss and float(re.split(r"\s+", loss[0])[-1]) == 0.5

@@ -28,7 +28,19 @@ pytestmark = pytest.mark.integration
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 TINY = os.path.join(ROOT, "configs", "tiny.yaml")
-STAGES = ["prompts", "dialogues", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"]
+STAGES = [
+    "prompts",
+    "dialogues",
+    "responses",
+    "judge",
+    "datasets",
+    "sft_code",
+    "sft",
+    "dpo",
+    "rpo_1",
+    "evaluate",
+    "promote",
+]
 
 
 def _port() -> int:
@@ -40,15 +52,26 @@ def _port() -> int:
 def _env(**extra: str) -> dict[str, str]:
     # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: a single-node head keeps 127.0.0.1 as its node address (Ray
     # otherwise swaps a loopback --node-ip-address for the machine's interface address)
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1",
-           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
     env.update(extra)
     return env
 
 
 def _flywheel(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flywheel.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env or _env(), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env or _env(),
+        timeout=timeout,
+    )
 
 
 def _manifest(run_root: str, r: int, stage: str) -> dict | None:
@@ -74,10 +97,29 @@ def ray_head():
     """``ray start --head --block`` on 127.0.0.1 with its own ports and temp dir; SIGTERM stops exactly it."""
     tmp = tempfile.mkdtemp(prefix="fwray", dir="/tmp")  # short: Ray's unix sockets live under it
     dash = _port()
-    cmd = [os.path.join(BIN, "ray"), "start", "--head", "--block", "--port", str(_port()),
-           "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-           "--dashboard-agent-listen-port", str(_port()), "--ray-client-server-port", str(_port()),
-           "--num-cpus", "2", "--disable-usage-stats", "--temp-dir", tmp]
+    cmd = [
+        os.path.join(BIN, "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--port",
+        str(_port()),
+        "--node-ip-address",
+        "127.0.0.1",
+        "--dashboard-host",
+        "127.0.0.1",
+        "--dashboard-port",
+        str(dash),
+        "--dashboard-agent-listen-port",
+        str(_port()),
+        "--ray-client-server-port",
+        str(_port()),
+        "--num-cpus",
+        "2",
+        "--disable-usage-stats",
+        "--temp-dir",
+        tmp,
+    ]
     log = open(os.path.join(tmp, "ray-start.log"), "w")
     proc = subprocess.Popen(cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -105,9 +147,25 @@ def submitted_run(tmp_path_factory):
     run_root = str(tmp_path_factory.mktemp("ops") / "run")
     with ray_head() as address:
         t0 = time.time()
-        res = _flywheel("submit", "--address", address, "--working-dir", ROOT, "--timeout", "2400", "--",
-                        "iterate", "--rounds", "2", "--no-prefect", "--config", "configs/tiny.yaml",
-                        f"run.root={run_root}", "eval.margin=-100", timeout=2500)
+        res = _flywheel(
+            "submit",
+            "--address",
+            address,
+            "--working-dir",
+            ROOT,
+            "--timeout",
+            "2400",
+            "--",
+            "iterate",
+            "--rounds",
+            "2",
+            "--no-prefect",
+            "--config",
+            "configs/tiny.yaml",
+            f"run.root={run_root}",
+            "eval.margin=-100",
+            timeout=2500,
+        )
         seconds = time.time() - t0
         old = os.environ.get("RAY_AUTH_MODE")
         os.environ["RAY_AUTH_MODE"] = "disabled"  # the head runs without token auth, like the submitter
@@ -150,8 +208,9 @@ def test_compare_writes_table_and_chart(submitted_run, tmp_path):
     page = open(os.path.join(root, "reports", "compare.html")).read()
     assert page.count("<tr>") == 3 + 3 and "data:image/png;base64," in page  # header + 2 rounds, twice
     # the MLflow parent runs give the same numbers as the manifests
-    res = _flywheel("compare", "--config", TINY, f"run.root={root}", "--source", "mlflow", "--json",
-                    "--out", str(tmp_path / "rep"))
+    res = _flywheel(
+        "compare", "--config", TINY, f"run.root={root}", "--source", "mlflow", "--json", "--out", str(tmp_path / "rep")
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     rows = json.loads(res.stdout)["rows"]
     assert [r["round"] for r in rows] == [1, 2]
@@ -171,8 +230,19 @@ def services(submitted_run, tmp_path_factory):
     """Prefect server + process worker + MLflow UI on free 127.0.0.1 ports, stopped in teardown."""
     home = str(tmp_path_factory.mktemp("services"))
     ports = {"prefect": _port(), "mlflow": _port()}
-    res = _flywheel("services", "up", "--home", home, "--prefect-port", str(ports["prefect"]),
-                    "--mlflow-port", str(ports["mlflow"]), "--config", TINY, f"run.root={submitted_run['root']}")
+    res = _flywheel(
+        "services",
+        "up",
+        "--home",
+        home,
+        "--prefect-port",
+        str(ports["prefect"]),
+        "--mlflow-port",
+        str(ports["mlflow"]),
+        "--config",
+        TINY,
+        f"run.root={submitted_run['root']}",
+    )
     try:
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         yield {"home": home, "ports": ports, "up": res.stdout}
@@ -184,9 +254,12 @@ def services(submitted_run, tmp_path_factory):
 
 def _prefect_env(svc: dict) -> dict[str, str]:
     home = svc["home"]
-    return _env(PREFECT_HOME=os.path.join(home, "prefect"), PREFECT_API_URL=f"http://127.0.0.1:{svc['ports']['prefect']}/api",
-                PREFECT_LOCAL_STORAGE_PATH=os.path.join(home, "prefect", "storage"),
-                PREFECT_MEMO_STORE_PATH=os.path.join(home, "prefect", "memo_store.toml"))
+    return _env(
+        PREFECT_HOME=os.path.join(home, "prefect"),
+        PREFECT_API_URL=f"http://127.0.0.1:{svc['ports']['prefect']}/api",
+        PREFECT_LOCAL_STORAGE_PATH=os.path.join(home, "prefect", "storage"),
+        PREFECT_MEMO_STORE_PATH=os.path.join(home, "prefect", "memo_store.toml"),
+    )
 
 
 def test_deployment_runs_through_server_and_worker(services, submitted_run):
@@ -194,9 +267,21 @@ def test_deployment_runs_through_server_and_worker(services, submitted_run):
     env = _prefect_env(services)
     assert f"PREFECT_API_URL=http://127.0.0.1:{services['ports']['prefect']}/api" in services["up"]
     # same overrides as the submitted run (eval.margin is in promote's fingerprint), so every stage skips
-    res = _flywheel("deploy", "--config", "configs/tiny.yaml", f"run.root={root}", "eval.margin=-100", "--run", "round",
-                    "--round", "2",
-                    "--timeout", "900", env=env, timeout=1000)
+    res = _flywheel(
+        "deploy",
+        "--config",
+        "configs/tiny.yaml",
+        f"run.root={root}",
+        "eval.margin=-100",
+        "--run",
+        "round",
+        "--round",
+        "2",
+        "--timeout",
+        "900",
+        env=env,
+        timeout=1000,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "deployment flywheel-round/round" in res.stdout and "deployment flywheel-iterate/iterate" in res.stdout
     assert ": COMPLETED" in res.stdout
@@ -269,10 +354,18 @@ with get_client(sync_client=True) as c:
 
 
 def test_run_names_and_stage_tags_in_a_real_flow(services):
-    res = subprocess.run([sys.executable, "-c", _NAMED_FLOW], capture_output=True, text=True, cwd=ROOT,
-                         env=_prefect_env(services), timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", _NAMED_FLOW],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_prefect_env(services),
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["flow"] == "demo/round-2"
-    assert out["tasks"] == {"demo/round-2/prompts": ["flywheel", "flywheel-accelerator", "stage:prompts"],
-                            "demo/round-2/datasets": ["flywheel", "stage:datasets"]}
+    assert out["tasks"] == {
+        "demo/round-2/prompts": ["flywheel", "flywheel-accelerator", "stage:prompts"],
+        "demo/round-2/datasets": ["flywheel", "stage:datasets"],
+    }

@@ -18,11 +18,21 @@ SCORE_TOL = 1e-3
 CONVERSATIONS = [
     [{"role": "user", "content": "What is 7 + 5?"}, {"role": "assistant", "content": "7 + 5 = 12.\nThe answer is 12."}],
     [{"role": "user", "content": "What is 7 + 5?"}, {"role": "assistant", "content": "The answer is 13."}],
-    [{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "Apple."},
-     {"role": "user", "content": "Another one, in capitals."}, {"role": "assistant", "content": "BANANA."}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why is the sky blue?"},
-     {"role": "assistant", "content": "Air scatters short blue wavelengths more than red ones, so blue light "
-                                      "reaches us from every direction of the sky."}],
+    [
+        {"role": "user", "content": "Name a fruit."},
+        {"role": "assistant", "content": "Apple."},
+        {"role": "user", "content": "Another one, in capitals."},
+        {"role": "assistant", "content": "BANANA."},
+    ],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Why is the sky blue?"},
+        {
+            "role": "assistant",
+            "content": "Air scatters short blue wavelengths more than red ones, so blue light "
+            "reaches us from every direction of the sky.",
+        },
+    ],
 ]
 
 
@@ -58,23 +68,40 @@ def test_reward_training_on_ray_deepspeed_then_vllm_eval(tmp_path, cache_dir, ra
     from flywheel.config import RayConfig
     from flywheel.models import TinyModelConfig
     from flywheel.reward.config import RewardConfig
-    from flywheel.reward.helpsteer_set import build
     from flywheel.reward.drivers import evaluate_models, train
+    from flywheel.reward.helpsteer_set import build
     from flywheel.train.config import StageConfig, TrainConfig
 
     train_rows, held_rows = build()
     data, held = tmp_path / "train.jsonl", tmp_path / "held.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:48]))
     held.write_text("".join(json.dumps(r) + "\n" for r in held_rows[:24]))
-    rc = RewardConfig(backbone="tiny", trainable_layers=1, scorer="vllm",
-                      stage=StageConfig(lr=1e-3, batch_size=4, max_steps=4, max_len=128, lr_schedule="constant"))
-    metrics = train([str(data)], rc, TrainConfig(num_workers=2, zero_stage=2), "tiny", str(tmp_path / "rm"),
-                    cache_dir, tiny=TinyModelConfig(arch="llama"))
+    rc = RewardConfig(
+        backbone="tiny",
+        trainable_layers=1,
+        scorer="vllm",
+        stage=StageConfig(lr=1e-3, batch_size=4, max_steps=4, max_len=128, lr_schedule="constant"),
+    )
+    metrics = train(
+        [str(data)],
+        rc,
+        TrainConfig(num_workers=2, zero_stage=2),
+        "tiny",
+        str(tmp_path / "rm"),
+        cache_dir,
+        tiny=TinyModelConfig(arch="llama"),
+    )
     assert metrics["steps"] == 4 and [r["step"] for r in metrics["history"]] == [1, 2, 3, 4]
     assert metrics["trainable_params"] > 0
-    results = evaluate_models({"trained": metrics["out_dir"], "untrained_head": metrics["init_model"]}, str(held), rc,
-                              {"helpfulness": 0.3, "correctness": 0.74, "coherence": 0.46, "complexity": 0.47,
-                               "verbosity": -0.33}, _engine_cfg(), RayConfig(num_cpus=2), str(tmp_path / "eval"))
+    results = evaluate_models(
+        {"trained": metrics["out_dir"], "untrained_head": metrics["init_model"]},
+        str(held),
+        rc,
+        {"helpfulness": 0.3, "correctness": 0.74, "coherence": 0.46, "complexity": 0.47, "verbosity": -0.33},
+        _engine_cfg(),
+        RayConfig(num_cpus=2),
+        str(tmp_path / "eval"),
+    )
     for name in ("trained", "untrained_head"):
         assert 0.0 <= results[name]["accuracy/all"] <= 1.0 and results[name]["pairs/all"] > 0
     assert (tmp_path / "eval" / "pairs-trained.jsonl").is_file()

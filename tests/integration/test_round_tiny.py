@@ -23,8 +23,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _cmd(run_root: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "flywheel.cli", "iterate", "--rounds", "2", "--config",
-            os.path.join(ROOT, "configs", "tiny.yaml"), f"run.root={run_root}", "eval.margin=-100", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "flywheel.cli",
+        "iterate",
+        "--rounds",
+        "2",
+        "--config",
+        os.path.join(ROOT, "configs", "tiny.yaml"),
+        f"run.root={run_root}",
+        "eval.margin=-100",
+        *extra,
+    ]
 
 
 def _manifest(run_root: str, r: int, stage: str) -> dict | None:
@@ -55,7 +66,19 @@ def resumed_run(tmp_path_factory):
 
 
 def _stages() -> list[str]:
-    return ["prompts", "dialogues", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"]
+    return [
+        "prompts",
+        "dialogues",
+        "responses",
+        "judge",
+        "datasets",
+        "sft_code",
+        "sft",
+        "dpo",
+        "rpo_1",
+        "evaluate",
+        "promote",
+    ]
 
 
 def test_resume_redoes_no_finished_stage(resumed_run):
@@ -71,9 +94,21 @@ def test_resume_redoes_no_finished_stage(resumed_run):
 
 
 def test_status_json_reports_both_rounds(resumed_run):
-    res = subprocess.run([sys.executable, "-m", "flywheel.cli", "status", "--json", "--config",
-                          os.path.join(ROOT, "configs", "tiny.yaml"), f"run.root={resumed_run['root']}"],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "status",
+            "--json",
+            "--config",
+            os.path.join(ROOT, "configs", "tiny.yaml"),
+            f"run.root={resumed_run['root']}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert res.returncode == 0, res.stderr
     rounds = json.loads(res.stdout)["rounds"]
     assert [r["round"] for r in rounds] == [1, 2]
@@ -86,7 +121,9 @@ def test_round2_generates_with_promoted_model(resumed_run):
     promo = _manifest(root, 1, "promote")
     assert promo["outputs"]["decision"]["promoted"]
     cand = promo["outputs"]["candidate"]
-    rows = [json.loads(line) for f in sorted(glob.glob(f"{root}/round-002/responses/*/part-*.jsonl")) for line in open(f)]
+    rows = [
+        json.loads(line) for f in sorted(glob.glob(f"{root}/round-002/responses/*/part-*.jsonl")) for line in open(f)
+    ]
     assert rows and {r["generator"] for r in rows} == {cand["id"]}
     assert {r["lineage"]["round"] for r in rows} == {2}
 
@@ -111,8 +148,10 @@ def test_datasets_load_with_hf_datasets(resumed_run):
     import datasets
 
     man = _manifest(resumed_run["root"], 1, "datasets")
-    for name, cols in (("sft_general", {"messages", "reward"}),
-                       ("preference", {"prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "judge"})):
+    for name, cols in (
+        ("sft_general", {"messages", "reward"}),
+        ("preference", {"prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "judge"}),
+    ):
         files = [p["uri"] for p in man["outputs"][name]["parts"]]
         ds = datasets.load_dataset("json", data_files=files, split="train")
         assert len(ds) == man["outputs"][name]["count"] > 0

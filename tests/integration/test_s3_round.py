@@ -26,12 +26,21 @@ def s3_endpoint():
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret-value",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": url}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret-value",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": url,
+    }
     import boto3
 
-    boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing-secret-value",
-                 region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret-value",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
     yield url, env
     server.stop()
 
@@ -45,9 +54,21 @@ def s3_round(s3_endpoint, tmp_path_factory):
     src = os.path.expanduser("~/.cache/flywheel/downloads")
     for name in os.listdir(src) if os.path.isdir(src) else []:
         os.symlink(os.path.join(src, name), os.path.join(cache, "downloads", name))
-    cmd = [sys.executable, "-m", "flywheel.cli", "iterate", "--round", "1", "--no-prefect", "--config",
-           os.path.join(ROOT, "configs", "tiny.yaml"), f"run.root=s3://{BUCKET}/runs/tiny", f"run.cache_dir={cache}",
-           "generation.max_prompts=16", "eval.max_prompts=4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flywheel.cli",
+        "iterate",
+        "--round",
+        "1",
+        "--no-prefect",
+        "--config",
+        os.path.join(ROOT, "configs", "tiny.yaml"),
+        f"run.root=s3://{BUCKET}/runs/tiny",
+        f"run.cache_dir={cache}",
+        "generation.max_prompts=16",
+        "eval.max_prompts=4",
+    ]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env={**os.environ, **env})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return {"url": url, "env": env, "cache": cache, "out": res.stdout + res.stderr}
@@ -62,7 +83,19 @@ def _fs(url: str):
 def test_every_stage_is_published_on_s3(s3_round):
     fs = _fs(s3_round["url"])
     base = f"{BUCKET}/runs/tiny/round-001"
-    for stage in ("prompts", "dialogues", "responses", "judge", "datasets", "sft_code", "sft", "dpo", "rpo_1", "evaluate", "promote"):
+    for stage in (
+        "prompts",
+        "dialogues",
+        "responses",
+        "judge",
+        "datasets",
+        "sft_code",
+        "sft",
+        "dpo",
+        "rpo_1",
+        "evaluate",
+        "promote",
+    ):
         man = json.loads(fs.cat_file(f"{base}/{stage}/_MANIFEST.json"))
         assert man["fingerprint"], stage
     dpo = json.loads(fs.cat_file(f"{base}/dpo/_MANIFEST.json"))
@@ -79,9 +112,22 @@ def test_manifests_live_only_on_s3(s3_round):
 
 
 def test_status_reads_the_s3_store(s3_round):
-    res = subprocess.run([sys.executable, "-m", "flywheel.cli", "status", "--json", "--config",
-                          os.path.join(ROOT, "configs", "tiny.yaml"), f"run.root=s3://{BUCKET}/runs/tiny"],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **s3_round["env"]})
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "status",
+            "--json",
+            "--config",
+            os.path.join(ROOT, "configs", "tiny.yaml"),
+            f"run.root=s3://{BUCKET}/runs/tiny",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **s3_round["env"]},
+    )
     assert res.returncode == 0, res.stderr
     rounds = json.loads(res.stdout)["rounds"]
     assert rounds[0]["round"] == 1 and all(v == "done" for v in rounds[0]["stages"].values())
@@ -92,11 +138,33 @@ def test_secret_never_logged(s3_round):
 
 
 def test_unreachable_s3_is_one_line_error(tmp_path):
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
-           "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
-    res = subprocess.run([sys.executable, "-m", "flywheel.cli", "iterate", "--round", "1", "--no-prefect", "--config",
-                          os.path.join(ROOT, "configs", "tiny.yaml"), "run.root=s3://nowhere/run"],
-                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+    }
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "iterate",
+            "--round",
+            "1",
+            "--no-prefect",
+            "--config",
+            os.path.join(ROOT, "configs", "tiny.yaml"),
+            "run.root=s3://nowhere/run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 1
     err = [line for line in res.stderr.strip().splitlines() if line.startswith("flywheel: error")]
     assert len(err) == 1 and "s3://nowhere/run" in err[0]

@@ -33,17 +33,25 @@ def sdg_run(tmp_path_factory, tiny_policy_dir, tiny_llama_dir):
     import ray
 
     from flywheel.config import load_config
+    from flywheel.engines.cache import EngineCache
     from flywheel.stages import dialogues, prompts, responses
     from flywheel.stages.common import Context
-    from flywheel.engines.cache import EngineCache
     from flywheel.stages.roles import engines, model_dir
     from flywheel.store import Store
 
     run_root = str(tmp_path_factory.mktemp("sdg") / "run")
-    cfg = load_config(os.path.join(ROOT, "configs", "tiny.yaml"), [
-        f"run.root={run_root}", f"models.initial={tiny_policy_dir}", "engine.num_actors=2", "engine.batch_size=4",
-        "generation.max_prompts=0", "tracking.enabled=false",
-        f"generation.response_models=[{tiny_policy_dir},{tiny_llama_dir}]"])
+    cfg = load_config(
+        os.path.join(ROOT, "configs", "tiny.yaml"),
+        [
+            f"run.root={run_root}",
+            f"models.initial={tiny_policy_dir}",
+            "engine.num_actors=2",
+            "engine.batch_size=4",
+            "generation.max_prompts=0",
+            "tracking.enabled=false",
+            f"generation.response_models=[{tiny_policy_dir},{tiny_llama_dir}]",
+        ],
+    )
     ctx = Context(cfg=cfg, store=Store(run_root), round=1, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed))
     pool = engines(ctx).chat(model_dir(ctx, tiny_policy_dir, "generator"))
     seen: dict = {}
@@ -70,8 +78,15 @@ def sdg_run(tmp_path_factory, tiny_policy_dir, tiny_llama_dir):
     finally:
         ctx.engines.release()
         ray.shutdown()
-    return {"root": run_root, "seen": seen, "pool": pool, "prompts": man, "dialogues": dman, "responses": rman,
-            "again": again}
+    return {
+        "root": run_root,
+        "seen": seen,
+        "pool": pool,
+        "prompts": man,
+        "dialogues": dman,
+        "responses": rman,
+        "again": again,
+    }
 
 
 def _rows(man: dict, name: str) -> list[dict]:

@@ -17,13 +17,22 @@ import pytest
 pytestmark = pytest.mark.integration
 
 SFT_ROWS = [
-    {"messages": [{"role": "user", "content": f"count to {n}"},
-                  {"role": "assistant", "content": " ".join(map(str, range(n)))}]}
+    {
+        "messages": [
+            {"role": "user", "content": f"count to {n}"},
+            {"role": "assistant", "content": " ".join(map(str, range(n)))},
+        ]
+    }
     for n in range(2, 10)
 ]
 PREF_ROWS = [
-    {"prompt": [{"role": "user", "content": f"say {w}"}], "chosen": [{"role": "assistant", "content": f"{w} {w}"}],
-     "rejected": [{"role": "assistant", "content": "no"}], "reward_chosen": 3.0 + i, "reward_rejected": 1.0}
+    {
+        "prompt": [{"role": "user", "content": f"say {w}"}],
+        "chosen": [{"role": "assistant", "content": f"{w} {w}"}],
+        "rejected": [{"role": "assistant", "content": "no"}],
+        "reward_chosen": 3.0 + i,
+        "reward_rejected": 1.0,
+    }
     for i, w in enumerate(["red", "green", "blue", "cyan", "pink", "gray"])
 ]
 
@@ -105,7 +114,7 @@ def test_lora_under_deepspeed_zero2_exports_a_merged_checkpoint(tmp_path, tiny_p
 
     def weights(path):
         with safe_open(os.path.join(path, "model.safetensors"), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
 
     base, out = weights(tiny_policy_dir), weights(str(tmp_path / "lora"))
     assert set(out) == set(base)  # adapters merged: the base model's tensor names only

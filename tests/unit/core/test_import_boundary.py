@@ -11,17 +11,60 @@ import pytest
 
 GROUPS = {
     "core": ["flywheel.store", "flywheel.config", "flywheel.evals.gate", "flywheel.errors"],
-    "train": ["flywheel.train.losses", "flywheel.train.data", "flywheel.train.config", "flywheel.train.loop",
-              "flywheel.train.job", "flywheel.train.reference", "flywheel.train.export",
-              "flywheel.reward.data", "flywheel.reward.loop", "flywheel.reward.job"],
-    "judges": ["flywheel.judges.attributes", "flywheel.judges.select", "flywheel.judges.llm_select", "flywheel.judges.pairwise",
-               "flywheel.judges.verifiers", "flywheel.judges.metrics"],
-    "sdg": ["flywheel.sdg." + m for m in ("templates", "quality", "config", "defaults", "dialogue", "if_prompts",
-                                          "instructions", "parse", "rows", "two_turn")],
-    "reward": ["flywheel.reward.helpsteer_set", "flywheel.reward.pairs", "flywheel.reward.accuracy",
-               "flywheel.reward.score", "flywheel.reward.config", "flywheel.reward.drivers", "flywheel.reward.commands"],
-    "ops": ["flywheel.ops.compare", "flywheel.ops.report", "flywheel.ops.rows", "flywheel.ops.naming", "flywheel.ops.submit",
-            "flywheel.ops.services", "flywheel.ops.deploy", "flywheel.ops.commands"],
+    "train": [
+        "flywheel.train.losses",
+        "flywheel.train.data",
+        "flywheel.train.config",
+        "flywheel.train.loop",
+        "flywheel.train.job",
+        "flywheel.train.reference",
+        "flywheel.train.export",
+        "flywheel.reward.data",
+        "flywheel.reward.loop",
+        "flywheel.reward.job",
+    ],
+    "judges": [
+        "flywheel.judges.attributes",
+        "flywheel.judges.select",
+        "flywheel.judges.llm_select",
+        "flywheel.judges.pairwise",
+        "flywheel.judges.verifiers",
+        "flywheel.judges.metrics",
+    ],
+    "sdg": [
+        "flywheel.sdg." + m
+        for m in (
+            "templates",
+            "quality",
+            "config",
+            "defaults",
+            "dialogue",
+            "if_prompts",
+            "instructions",
+            "parse",
+            "rows",
+            "two_turn",
+        )
+    ],
+    "reward": [
+        "flywheel.reward.helpsteer_set",
+        "flywheel.reward.pairs",
+        "flywheel.reward.accuracy",
+        "flywheel.reward.score",
+        "flywheel.reward.config",
+        "flywheel.reward.drivers",
+        "flywheel.reward.commands",
+    ],
+    "ops": [
+        "flywheel.ops.compare",
+        "flywheel.ops.report",
+        "flywheel.ops.rows",
+        "flywheel.ops.naming",
+        "flywheel.ops.submit",
+        "flywheel.ops.services",
+        "flywheel.ops.deploy",
+        "flywheel.ops.commands",
+    ],
 }
 
 SCRIPT = """

@@ -56,7 +56,7 @@ def test_corrupt_jsonl_names_file_and_line(tmp_path):
 
 def test_non_object_line_is_corrupt(tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text('[1, 2]\n')
+    path.write_text("[1, 2]\n")
     with pytest.raises(FlywheelError, match=r":1: corrupt JSONL \(expected an object"):
         list(read_jsonl(str(path)))
 

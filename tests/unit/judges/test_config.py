@@ -18,7 +18,15 @@ def test_defaults_and_structured_roundtrip():
         "complexity": 0.47,
         "verbosity": -0.33,
     }
-    assert (cfg.policy, cfg.min_gap, cfg.sft_threshold, cfg.use_verifiers, cfg.llm_judge, cfg.judge_model, cfg.seed) == (
+    assert (
+        cfg.policy,
+        cfg.min_gap,
+        cfg.sft_threshold,
+        cfg.use_verifiers,
+        cfg.llm_judge,
+        cfg.judge_model,
+        cfg.seed,
+    ) == (
         "max_min",
         0.0,
         None,
@@ -28,7 +36,9 @@ def test_defaults_and_structured_roundtrip():
         0,
     )
     validate_judge_config(cfg)
-    merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(["weights.verbosity=-0.5", "sft_threshold=3.5", "policy=max_random"]))
+    merged = OmegaConf.merge(
+        cfg, OmegaConf.from_dotlist(["weights.verbosity=-0.5", "sft_threshold=3.5", "policy=max_random"])
+    )
     obj = OmegaConf.to_object(merged)
     assert isinstance(obj, JudgeConfig)
     assert obj.weights["verbosity"] == -0.5 and obj.weights["helpfulness"] == 0.3 and obj.sft_threshold == 3.5

@@ -24,7 +24,9 @@ def test_ground_truth_gap_by_hand():
     # 0.3*1 + 0.74*2 + 0.46*0 + 0.47*0 - 0.33*(-2) = 0.3 + 1.48 + 0.66 = 2.44
     assert ground_truth_gap(chosen, rejected) == pytest.approx(2.44)
     # only helpfulness is labelled on both sides: 0.3 * (2 - 1) = 0.3
-    assert ground_truth_gap({"helpfulness": 2, "verbosity": None}, {"helpfulness": 1, "verbosity": 3}) == pytest.approx(0.3)
+    assert ground_truth_gap({"helpfulness": 2, "verbosity": None}, {"helpfulness": 1, "verbosity": 3}) == pytest.approx(
+        0.3
+    )
     assert ground_truth_gap({"helpfulness": 2}, {"correctness": 1}) is None
 
 

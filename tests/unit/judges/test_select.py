@@ -124,7 +124,13 @@ def test_malformed_rows_are_dropped_and_counted():
     assert pairs == []
     assert stats.seen == 1 and stats.kept == 0
     assert stats.skipped == {"too_few_responses": 1}
-    assert stats.dropped_rows == {"duplicate": 1, "empty_response": 1, "no_reward": 2, "no_assistant_turn": 2, "no_prompt_id": 1}
+    assert stats.dropped_rows == {
+        "duplicate": 1,
+        "empty_response": 1,
+        "no_reward": 2,
+        "no_assistant_turn": 2,
+        "no_prompt_id": 1,
+    }
     flat = stats.as_dict()
     assert flat["skipped/too_few_responses"] == 1 and flat["dropped/no_reward"] == 2 and flat["kept"] == 0
 
@@ -202,7 +208,13 @@ def _request(first, second, reward_first=None, reward_second=None):
 
 
 def test_pairwise_select_keeps_only_agreeing_orders():
-    requests = [_request("f1", "s1", 1.0, 2.0), _request("f2", "s2"), _request("f3", "s3"), _request("f4", "s4"), _request("f5", "s5")]
+    requests = [
+        _request("f1", "s1", 1.0, 2.0),
+        _request("f2", "s2"),
+        _request("f3", "s3"),
+        _request("f4", "s4"),
+        _request("f5", "s5"),
+    ]
     outputs_ab = ["... [[A]]", "[[B]]", "[[A]]", "[[TIE]]", "no idea"]
     outputs_ba = ["... [[B]]", "[[A]]", "[[A]]", "[[A]]", "[[B]]"]
     pairs, stats = pairwise_select(requests, outputs_ab, outputs_ba)
@@ -216,8 +228,13 @@ def test_pairwise_select_keeps_only_agreeing_orders():
 
 
 def test_select_dialogues_keeps_rewards_at_or_above_threshold_in_order():
-    rows = [{"id": "a", "reward": 0.5}, {"id": "b", "reward": -1.0}, {"id": "c", "reward": 0.2},
-            {"id": "d", "reward": float("nan")}, {"id": "e"}]
+    rows = [
+        {"id": "a", "reward": 0.5},
+        {"id": "b", "reward": -1.0},
+        {"id": "c", "reward": 0.2},
+        {"id": "d", "reward": float("nan")},
+        {"id": "e"},
+    ]
     kept, dropped = select_dialogues(rows, 0.2)
     assert [r["id"] for r in kept] == ["a", "c"]
     assert dropped == 3

@@ -173,7 +173,14 @@ def test_verify_both_verifiers_must_hold(fake_instructions):
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [(True, True), (None, None), ((False, {"a": False}), False), ([True, True], True), ([True, None], None), ({"a": True, "b": False}, False)],
+    [
+        (True, True),
+        (None, None),
+        ((False, {"a": False}), False),
+        ([True, True], True),
+        ([True, None], None),
+        ({"a": True, "b": False}, False),
+    ],
 )
 def test_instruction_result_shapes(raw, expected):
     assert verifiers._instructions_result(raw) is expected

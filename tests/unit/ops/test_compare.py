@@ -1,9 +1,8 @@
 import pytest
 
 from flywheel.errors import FlywheelError
-from flywheel.ops.report import table
+from flywheel.ops.report import html_page, table, write_report
 from flywheel.ops.rows import flatten, fmt, row, rows_from_store, stage_seconds
-from flywheel.ops.report import html_page, write_report
 from flywheel.store import Store
 
 STAGES = ["prompts", "judge", "datasets", "dpo", "evaluate", "promote"]
@@ -21,19 +20,31 @@ def _round(store, r, promoted, next_gen):
     _commit(store, r, "datasets", {"preference": 7, "sft_general": 4, "sft_code": 1, "pairs/kept": 7}, seconds=0.5)
     _commit(store, r, "dpo", {"wall_seconds": 12.0, "loss": 0.69})  # trainer stages carry no manifest seconds
     _commit(store, r, "evaluate", {"win_rate": 0.25 * r, "candidate_reward": 0.4, "generator_reward": 0.3}, seconds=2.0)
-    _commit(store, r, "promote", {}, seconds=0.1,
-            outputs={"decision": {"promoted": promoted, "reason": "x"}, "generator": {"id": next_gen, "uri": "/m"}})
+    _commit(
+        store,
+        r,
+        "promote",
+        {},
+        seconds=0.1,
+        outputs={"decision": {"promoted": promoted, "reason": "x"}, "generator": {"id": next_gen, "uri": "/m"}},
+    )
 
 
 def test_flatten_uses_the_mlflow_key_scheme():
-    flat = flatten({"datasets": {"metrics": {"pairs/kept": 7, "flag": True, "name": "x"}, "seconds": 0.5},
-                    "dpo": {"metrics": {"wall_seconds": 12}, "seconds": None}})
+    flat = flatten(
+        {
+            "datasets": {"metrics": {"pairs/kept": 7, "flag": True, "name": "x"}, "seconds": 0.5},
+            "dpo": {"metrics": {"wall_seconds": 12}, "seconds": None},
+        }
+    )
     assert flat == {"datasets.pairs.kept": 7.0, "datasets.stage_seconds": 0.5, "dpo.wall_seconds": 12.0}
 
 
 def test_stage_seconds_falls_back_to_the_stage_wall_time():
-    assert stage_seconds({"a.stage_seconds": 1.0, "b.wall_seconds": 2.0, "c.other": 3.0}, ["a", "b", "c"]) == \
-        {"a": 1.0, "b": 2.0}
+    assert stage_seconds({"a.stage_seconds": 1.0, "b.wall_seconds": 2.0, "c.other": 3.0}, ["a", "b", "c"]) == {
+        "a": 1.0,
+        "b": 2.0,
+    }
 
 
 def test_row_fills_missing_metrics_with_none_and_totals_seconds():
@@ -53,8 +64,14 @@ def test_rows_from_store_per_round(tmp_path):
     assert one["generator"] == "initial" and two["generator"] == "round-1:rpo_1:abc"
     assert (one["prompts"], two["prompts"], two["pairs"], two["sft general"]) == (10, 20, 7, 4)
     assert (one["win rate"], two["win rate"]) == (0.25, 0.5)
-    assert two["stage_seconds"] == {"prompts": 5.0, "judge": 3.0, "datasets": 0.5, "dpo": 12.0, "evaluate": 2.0,
-                                    "promote": 0.1}
+    assert two["stage_seconds"] == {
+        "prompts": 5.0,
+        "judge": 3.0,
+        "datasets": 0.5,
+        "dpo": 12.0,
+        "evaluate": 2.0,
+        "promote": 0.1,
+    }
     assert two["total seconds"] == 22.6
     assert [r["round"] for r in rows_from_store(store, STAGES, rounds=[2])] == [2]
 
@@ -85,8 +102,14 @@ def test_table_and_report(tmp_path):
 
 
 def test_fmt():
-    assert [fmt(None), fmt(True), fmt(48.0), fmt(0.123456), fmt(1234.0), fmt("x")] == \
-        ["-", "yes", "48", "0.1235", "1,234", "x"]
+    assert [fmt(None), fmt(True), fmt(48.0), fmt(0.123456), fmt(1234.0), fmt("x")] == [
+        "-",
+        "yes",
+        "48",
+        "0.1235",
+        "1,234",
+        "x",
+    ]
 
 
 def test_compare_on_an_empty_run_names_the_root(tmp_path):

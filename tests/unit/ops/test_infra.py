@@ -49,7 +49,12 @@ def test_grafana_dashboard_is_well_formed():
     series = [p for p in dash["panels"] if p["type"] == "timeseries"]
     assert len(series) >= 10
     exprs = " ".join(t["expr"] for p in series for t in p["targets"])
-    for metric in ("generation_tokens", "num_requests_waiting", "kv_cache_usage_perc", "flywheel_train_tokens_per_s",
-                   "ray_node_cpu_utilization"):
+    for metric in (
+        "generation_tokens",
+        "num_requests_waiting",
+        "kv_cache_usage_perc",
+        "flywheel_train_tokens_per_s",
+        "ray_node_cpu_utilization",
+    ):
         assert metric in exprs, metric
     assert all(p["datasource"]["uid"] == "${datasource}" for p in series)

@@ -17,8 +17,15 @@ def test_plan_binds_loopback_and_keeps_prefect_state_in_home(tmp_path):
     assert worker.env["PREFECT_API_URL"] == "http://127.0.0.1:4300/api"
     assert worker.env["PREFECT_HOME"] == os.path.join(str(tmp_path), "prefect")
     assert "--pool" in worker.argv and "process" in worker.argv
-    assert mlflow.argv[1:8] == ["server", "--host", "127.0.0.1", "--port", "5300", "--backend-store-uri",
-                                "sqlite:////r/mlflow.db"]
+    assert mlflow.argv[1:8] == [
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "5300",
+        "--backend-store-uri",
+        "sqlite:////r/mlflow.db",
+    ]
     assert [s.name for s in services.plan(str(tmp_path), worker=False)] == ["prefect-server"]
     with pytest.raises(FlywheelError, match="already a server"):
         services.plan(str(tmp_path), tracking_uri="http://127.0.0.1:5000")
@@ -28,8 +35,12 @@ def test_start_waits_for_health_then_stop_ends_exactly_that_process(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    svc = services.Service("web", [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                           url=f"http://127.0.0.1:{port}", health=f"http://127.0.0.1:{port}/")
+    svc = services.Service(
+        "web",
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        url=f"http://127.0.0.1:{port}",
+        health=f"http://127.0.0.1:{port}/",
+    )
     home = str(tmp_path / "home")
     (rec,) = services.start([svc], home, cwd=str(tmp_path), timeout=30)
     assert "env" not in rec and os.path.exists(rec["log"])

@@ -7,12 +7,26 @@ from flywheel.ops.submit import EXCLUDES, check_env, is_loopback, job_command, p
 
 
 def test_secret_looking_env_vars_are_refused():
-    for key in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "HF_TOKEN", "DB_PASSWORD",
-                "MY_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "SECRET_THING"):
+    for key in (
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SESSION_TOKEN",
+        "HF_TOKEN",
+        "DB_PASSWORD",
+        "MY_API_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "SECRET_THING",
+    ):
         with pytest.raises(FlywheelError, match=key):
             check_env({key: "x"})
-    check_env({"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_REGION": "us-east-1", "KEYBOARD": "us",
-               "TOKENIZERS_PARALLELISM": "false"})
+    check_env(
+        {
+            "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000",
+            "AWS_REGION": "us-east-1",
+            "KEYBOARD": "us",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
 
 
 def test_parse_env_pairs():
@@ -31,8 +45,11 @@ def test_job_command_joins_the_cluster_and_pins_a_relative_root(tmp_path, monkey
     cmd = job_command(["iterate", "--round", "1", "x=1"], "http://127.0.0.1:8265", "runs/tiny")
     assert cmd == ["iterate", "--round", "1", "x=1", "ray.address=auto", f"run.root={tmp_path}/runs/tiny"]
     # an explicit address is kept; s3 and absolute roots are left alone
-    assert job_command(["stage", "judge", "ray.address=ray://h:10001"], "http://h:8265", "s3://b/run") == \
-        ["stage", "judge", "ray.address=ray://h:10001"]
+    assert job_command(["stage", "judge", "ray.address=ray://h:10001"], "http://h:8265", "s3://b/run") == [
+        "stage",
+        "judge",
+        "ray.address=ray://h:10001",
+    ]
     assert job_command(["status"], "http://h:8265", None) == ["status"]
 
 
@@ -49,7 +66,7 @@ def test_runtime_env_uploads_the_checkout_without_venv_and_runs(tmp_path):
     rt = runtime_env(str(tmp_path), {"A": "1"}, {"pip": ["x"], "excludes": ["data/"], "env_vars": {"B": "2"}})
     assert rt["working_dir"] == str(tmp_path)
     assert rt["pip"] == ["x"]
-    assert {".venv", "runs", ".git", "data/"} <= set(rt["excludes"]) and rt["excludes"][:len(EXCLUDES)] == EXCLUDES
+    assert {".venv", "runs", ".git", "data/"} <= set(rt["excludes"]) and rt["excludes"][: len(EXCLUDES)] == EXCLUDES
     assert rt["env_vars"]["A"] == "1" and rt["env_vars"]["B"] == "2" and rt["env_vars"]["HF_HUB_OFFLINE"] == "1"
     with pytest.raises(FlywheelError):
         runtime_env(str(tmp_path), {}, {"env_vars": {"AWS_SECRET_ACCESS_KEY": "s"}})
@@ -60,10 +77,28 @@ def test_split_and_normalize_put_overrides_where_argparse_reads_them():
     from flywheel.ops.submit import normalize, split_command
 
     cmd = ["stage", "prompts", "--round", "1", "--config", "a=b.yaml", "run.root=/r", "ray.address=auto"]
-    assert split_command(cmd) == (["stage", "prompts"], ["run.root=/r", "ray.address=auto"],
-                                  ["--round", "1", "--config", "a=b.yaml"])
-    assert normalize(cmd) == ["stage", "prompts", "run.root=/r", "ray.address=auto", "--round", "1", "--config", "a=b.yaml"]
-    assert normalize(["iterate", "--rounds", "2", "--no-prefect", "x=1"]) == ["iterate", "x=1", "--rounds", "2", "--no-prefect"]
+    assert split_command(cmd) == (
+        ["stage", "prompts"],
+        ["run.root=/r", "ray.address=auto"],
+        ["--round", "1", "--config", "a=b.yaml"],
+    )
+    assert normalize(cmd) == [
+        "stage",
+        "prompts",
+        "run.root=/r",
+        "ray.address=auto",
+        "--round",
+        "1",
+        "--config",
+        "a=b.yaml",
+    ]
+    assert normalize(["iterate", "--rounds", "2", "--no-prefect", "x=1"]) == [
+        "iterate",
+        "x=1",
+        "--rounds",
+        "2",
+        "--no-prefect",
+    ]
 
 
 def test_resolve_root_reads_config_and_overrides(tmp_path):

@@ -17,7 +17,7 @@ class ScriptedJudge:
         self.calls = 0
 
     def map(self, method, jobs, on_result):
-        for key, (conversations, sampling, n) in jobs:
+        for key, (conversations, _sampling, n) in jobs:
             assert method == "chat" and n == 1
             texts = []
             for conv in conversations:
@@ -42,8 +42,12 @@ class FakeEngines:
 
 
 def _row(pid, text, verified, reward):
-    return {"prompt_id": pid, "verified": verified, "reward": reward,
-            "messages": [{"role": "user", "content": f"question {pid}"}, {"role": "assistant", "content": text}]}
+    return {
+        "prompt_id": pid,
+        "verified": verified,
+        "reward": reward,
+        "messages": [{"role": "user", "content": f"question {pid}"}, {"role": "assistant", "content": text}],
+    }
 
 
 def test_llm_judge_keeps_pairs_both_orders_agree_on(tmp_path):
@@ -51,18 +55,29 @@ def test_llm_judge_keeps_pairs_both_orders_agree_on(tmp_path):
     judge_dir.mkdir()
     (judge_dir / "config.json").write_text("{}")
     (judge_dir / "model.safetensors").write_bytes(b"")
-    cfg = load_config(None, [f"run.root={tmp_path / 'run'}", f"judges.judge_model={judge_dir}", "judges.llm_judge=true",
-                             "engine.batch_size=4"])
+    cfg = load_config(
+        None,
+        [
+            f"run.root={tmp_path / 'run'}",
+            f"judges.judge_model={judge_dir}",
+            "judges.llm_judge=true",
+            "engine.batch_size=4",
+        ],
+    )
     ctx = Context(cfg=cfg, store=Store(str(tmp_path / "run")), round=1, engines=FakeEngines())
     scored = [
-        _row("p1", "short", None, 1.0), _row("p1", "a longer answer", None, 0.5),  # judged: longer wins
-        _row("biased", "x", None, 2.0), _row("biased", "yy", None, 1.0),            # A twice: dropped
-        _row("p3", "right", True, 3.0), _row("p3", "wrong", False, 0.0),            # ground truth settles it
+        _row("p1", "short", None, 1.0),
+        _row("p1", "a longer answer", None, 0.5),  # judged: longer wins
+        _row("biased", "x", None, 2.0),
+        _row("biased", "yy", None, 1.0),  # A twice: dropped
+        _row("p3", "right", True, 3.0),
+        _row("p3", "wrong", False, 0.0),  # ground truth settles it
     ]
     outputs, metrics = llm_judge(ctx, "fp0", scored)
     pairs = list(read_output(ctx, {"stage": "judge", "outputs": outputs}, "llm_pairs"))
     assert [(p["prompt_id"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [
-        ("p1", "a longer answer", "short")]
+        ("p1", "a longer answer", "short")
+    ]
     assert pairs[0]["judge"] == "llm_judge" and (pairs[0]["reward_chosen"], pairs[0]["reward_rejected"]) == (0.5, 1.0)
     assert metrics["llm/seen"] == 2 and metrics["llm/kept"] == 1 and metrics["llm/skipped/position_bias"] == 1
     assert ctx.engines.released == ["reward"]

@@ -58,5 +58,3 @@ def test_masked_mse_all_masked_is_zero_without_nan():
 def test_masked_mse_shape_mismatch():
     with pytest.raises(FlywheelError):
         masked_mse(torch.zeros(2, 5), torch.zeros(2, 5), torch.ones(1, 5))
-
-

@@ -9,8 +9,15 @@ from flywheel.reward.pairs import helpsteer_pairs, preference_pairs
 
 
 def _row(prompt, response, h, c, coh, cx, v, meta=None):
-    row = {"prompt": prompt, "response": response, "helpfulness": h, "correctness": c, "coherence": coh,
-           "complexity": cx, "verbosity": v}
+    row = {
+        "prompt": prompt,
+        "response": response,
+        "helpfulness": h,
+        "correctness": c,
+        "coherence": coh,
+        "complexity": cx,
+        "verbosity": v,
+    }
     if meta is not None:
         row["meta"] = meta
     return row
@@ -27,8 +34,9 @@ SALAD = _row(CHAT, "blue most light scatters Air.", 0, 1, 0, 2, 2)  # reward 1.0
 
 def test_pairs_order_by_ground_truth_and_categorise():
     pairs = helpsteer_pairs([WRONG, RIGHT, GOOD, PADDED, SALAD])
-    got = {(p["chosen"][0]["content"], p["rejected"][0]["content"]): (p["category"], round(p["gt_gap"], 2))
-           for p in pairs}
+    got = {
+        (p["chosen"][0]["content"], p["rejected"][0]["content"]): (p["category"], round(p["gt_gap"], 2)) for p in pairs
+    }
     assert got == {
         (RIGHT["response"], WRONG["response"]): ("reasoning", 5.54),
         (GOOD["response"], PADDED["response"]): ("hard", 0.33),
@@ -45,12 +53,27 @@ def test_equal_ground_truth_makes_no_pair():
 
 def test_preference_rows_keep_or_derive_category():
     msg = [{"role": "user", "content": "q"}]
-    rows = [{"prompt": msg, "chosen": [{"role": "assistant", "content": "a"}],
-             "rejected": [{"role": "assistant", "content": "b"}], "judge": "verifier"},
-            {"prompt": msg, "chosen": [{"role": "assistant", "content": "a"}],
-             "rejected": [{"role": "assistant", "content": "c"}], "category": "chat", "judge": "verifier"},
-            {"prompt": msg, "chosen": [{"role": "assistant", "content": "a"}],
-             "rejected": [{"role": "assistant", "content": "d"}], "gt_gap": 0.2}]
+    rows = [
+        {
+            "prompt": msg,
+            "chosen": [{"role": "assistant", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "b"}],
+            "judge": "verifier",
+        },
+        {
+            "prompt": msg,
+            "chosen": [{"role": "assistant", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "c"}],
+            "category": "chat",
+            "judge": "verifier",
+        },
+        {
+            "prompt": msg,
+            "chosen": [{"role": "assistant", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "d"}],
+            "gt_gap": 0.2,
+        },
+    ]
     assert [p["category"] for p in preference_pairs(rows)] == ["reasoning", "chat", "hard"]
 
 
@@ -63,8 +86,13 @@ def test_conversations_are_scored_once():
 def test_accuracy_by_category_with_a_fake_scorer():
     pairs = helpsteer_pairs([WRONG, RIGHT, GOOD, PADDED, SALAD])
     # helpfulness-only scorer: the reward is 0.3 * helpfulness with the default weights
-    table = {RIGHT["response"]: 1.0, WRONG["response"]: 2.0, GOOD["response"]: 3.0, PADDED["response"]: 3.0,
-             SALAD["response"]: 0.0}
+    table = {
+        RIGHT["response"]: 1.0,
+        WRONG["response"]: 2.0,
+        GOOD["response"]: 3.0,
+        PADDED["response"]: 3.0,
+        SALAD["response"]: 0.0,
+    }
 
     def score(convs):
         return [[table[c[-1]["content"]], 0.0, 0.0, 0.0, 0.0] for c in convs]

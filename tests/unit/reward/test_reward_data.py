@@ -27,8 +27,10 @@ def test_prompt_must_end_with_user():
 
 def test_row_messages_accepts_helpsteer_and_scored_rows():
     hs = {"prompt": "Hi", "response": "Hello!", "helpfulness": 3}
-    scored = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
-              "scores": {"helpfulness": 3.0}}
+    scored = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+        "scores": {"helpfulness": 3.0},
+    }
     expected = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
     assert row_messages(hs) == expected
     assert row_messages(scored) == expected
@@ -51,15 +53,23 @@ def test_reward_examples_render_the_chat_template_and_mask_missing(tokenizer_dir
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     rows = [
-        {"prompt": "Name a colour.", "response": "Blue.", "helpfulness": 4, "correctness": 4, "coherence": 4,
-         "complexity": 0, "verbosity": 1},
+        {
+            "prompt": "Name a colour.",
+            "response": "Blue.",
+            "helpfulness": 4,
+            "correctness": 4,
+            "coherence": 4,
+            "complexity": 0,
+            "verbosity": 1,
+        },
         {"prompt": "Name a colour.", "response": "Blue.", "helpfulness": 2, "correctness": None},
         {"prompt": "Name a colour.", "response": "x"},  # no label at all: skipped, not an error
     ]
     examples, skipped = reward_examples(tok, rows, max_len=512)
     assert skipped == 1 and len(examples) == 2
-    text = tok.apply_chat_template([{"role": "user", "content": "Name a colour."},
-                                    {"role": "assistant", "content": "Blue."}], tokenize=False)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}], tokenize=False
+    )
     assert examples[0].input_ids == tok(text)["input_ids"]
     assert examples[1].mask == [True, False, False, False, False]
     assert examples[1].target == [2.0, 0.0, 0.0, 0.0, 0.0]

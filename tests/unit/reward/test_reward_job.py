@@ -8,11 +8,11 @@ import os
 import pytest
 import torch
 
+from flywheel.reward.data import RewardExample, collate_reward
+from flywheel.reward.loop import freeze_lower_layers, reward_step
 from flywheel.train.config import StageConfig
 from flywheel.train.job import LocalRuntime
 from flywheel.train.loop import TorchEngine
-from flywheel.reward.data import collate_reward, RewardExample
-from flywheel.reward.loop import freeze_lower_layers, reward_step
 
 
 class _Out:
@@ -34,10 +34,13 @@ class _Constant(torch.nn.Module):
 def test_reward_step_masks_missing_attributes():
     model = _Constant([1.0, 1.0, 1.0, 1.0, 1.0])
     engine = TorchEngine(model, torch.optim.SGD(model.parameters(), lr=0.1))
-    batch = collate_reward([
-        RewardExample([3, 4], [3.0, 1.0, 1.0, 1.0, 1.0], [True, True, False, False, False]),
-        RewardExample([5], [1.0, 1.0, 1.0, 1.0, 9.0], [False, False, False, False, True]),
-    ], pad_id=0)
+    batch = collate_reward(
+        [
+            RewardExample([3, 4], [3.0, 1.0, 1.0, 1.0, 1.0], [True, True, False, False, False]),
+            RewardExample([5], [1.0, 1.0, 1.0, 1.0, 9.0], [False, False, False, False, True]),
+        ],
+        pad_id=0,
+    )
     res = reward_step(engine, batch)
     # present errors: 2 (first row, helpfulness), 0 (correctness), 8 (second row, verbosity)
     assert res.loss.item() == pytest.approx((4 + 0 + 64) / 3)
@@ -61,8 +64,18 @@ def test_reward_job_trains_exports_and_skips_when_done(tmp_path, tiny_reward_dir
 
     from flywheel.reward.job import RewardJob, run_reward_job
 
-    rows = [{"prompt": f"Say {w}.", "response": w, "helpfulness": 4.0 if i % 2 else 0.0, "correctness": 2.0,
-             "coherence": 3.0, "complexity": 1.0, "verbosity": 1.0} for i, w in enumerate(["a", "b", "c", "d"] * 3)]
+    rows = [
+        {
+            "prompt": f"Say {w}.",
+            "response": w,
+            "helpfulness": 4.0 if i % 2 else 0.0,
+            "correctness": 2.0,
+            "coherence": 3.0,
+            "complexity": 1.0,
+            "verbosity": 1.0,
+        }
+        for i, w in enumerate(["a", "b", "c", "d"] * 3)
+    ]
     data = tmp_path / "hs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = str(tmp_path / "rm")

@@ -56,19 +56,17 @@ def test_user_turn_prompt_rejects_bad_dialogues():
 @pytest.mark.parametrize(
     "raw,expected",
     [
-        ("Thank you for the tips! How many minutes should a first run last?",
-         "How many minutes should a first run last?"),
+        (
+            "Thank you for the tips! How many minutes should a first run last?",
+            "How many minutes should a first run last?",
+        ),
         ("User: What shoes should I buy?", "What shoes should I buy?"),
-        ("**User:** \"What shoes should I buy?\"", "What shoes should I buy?"),
-        ("Sure, I'd be happy to help. What pace is too fast for a beginner?",
-         "What pace is too fast for a beginner?"),
-        ("Great question! Thanks, but how do I avoid shin splints?",
-         "How do I avoid shin splints?"),
-        ("What about running in the rain?\nAssistant: Running in rain is fine.",
-         "What about running in the rain?"),
+        ('**User:** "What shoes should I buy?"', "What shoes should I buy?"),
+        ("Sure, I'd be happy to help. What pace is too fast for a beginner?", "What pace is too fast for a beginner?"),
+        ("Great question! Thanks, but how do I avoid shin splints?", "How do I avoid shin splints?"),
+        ("What about running in the rain?\nAssistant: Running in rain is fine.", "What about running in the rain?"),
         ("Okay so what should I eat before a run?", "Okay so what should I eat before a run?"),
-        ("Can you fix this?\n```\nprint('hi')  # Thanks!\n```",
-         "Can you fix this?\n```\nprint('hi')  # Thanks!\n```"),
+        ("Can you fix this?\n```\nprint('hi')  # Thanks!\n```", "Can you fix this?\n```\nprint('hi')  # Thanks!\n```"),
         ("¿Y si corro por la mañana sin desayunar?", "¿Y si corro por la mañana sin desayunar?"),
     ],
 )

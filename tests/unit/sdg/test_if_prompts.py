@@ -84,8 +84,10 @@ def test_revision_prompt():
     assert msgs == [
         {"role": "user", "content": "Explain tides."},
         {"role": "assistant", "content": "Tides come from the moon, mostly."},
-        {"role": "user", "content": "Rewrite your answer so that it follows these instructions: "
-         "Answer with at most 20 words."},
+        {
+            "role": "user",
+            "content": "Rewrite your answer so that it follows these instructions: Answer with at most 20 words.",
+        },
     ]
     with pytest.raises(FlywheelError):
         if_revision_messages("Explain tides.", "  ", ins)
@@ -95,6 +97,4 @@ def test_sampled_instructions_are_verifiable_end_to_end():
     ins = [make_instruction("all_lowercase"), make_instruction("no_commas")]
     assert describe_all(ins).count(".") == 2
     assert verify_all("tides follow the moon", ins)[0] is True
-    assert verify_all("Tides follow the moon, mostly", ins) == (
-        False, {"all_lowercase": False, "no_commas": False}
-    )
+    assert verify_all("Tides follow the moon, mostly", ins) == (False, {"all_lowercase": False, "no_commas": False})

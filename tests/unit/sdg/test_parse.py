@@ -14,9 +14,7 @@ def test_numbered_list_with_prose_around():
         "4. Tidal power,\n\n"
         "Let me know if you want more!"
     )
-    assert parse_list(text, 10) == [
-        "Solar panels", "Wind turbines", "Geothermal heating", "Tidal power"
-    ]
+    assert parse_list(text, 10) == ["Solar panels", "Wind turbines", "Geothermal heating", "Tidal power"]
 
 
 def test_bullets_and_duplicates_and_max_items():
@@ -31,7 +29,7 @@ def test_json_array_and_object():
 
 
 def test_plain_lines_skip_intro_and_outro():
-    text = "Here are some ideas:\nBaking bread\n\"Sourdough starters\"\nI hope this helps."
+    text = 'Here are some ideas:\nBaking bread\n"Sourdough starters"\nI hope this helps.'
     assert parse_list(text, 5) == ["Baking bread", "Sourdough starters"]
 
 
@@ -42,9 +40,7 @@ def test_overly_long_and_tiny_items_dropped():
 
 
 def test_unicode_items_kept():
-    assert parse_list("1. Café culture\n2. 日本の歴史\n3. Ölmalerei", 5) == [
-        "Café culture", "日本の歴史", "Ölmalerei"
-    ]
+    assert parse_list("1. Café culture\n2. 日本の歴史\n3. Ölmalerei", 5) == ["Café culture", "日本の歴史", "Ölmalerei"]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\n", "!!! ??? ...", "[[[[", "1.\n2.\n-"])
@@ -70,10 +66,7 @@ def test_list_non_string_and_zero_items():
 
 
 def test_single_strips_lead_in_label_and_quotes():
-    text = (
-        "Sure! Here is a more detailed question:\n\n"
-        '**Revised question:** "How do tides work near the equator?"'
-    )
+    text = 'Sure! Here is a more detailed question:\n\n**Revised question:** "How do tides work near the equator?"'
     assert parse_single(text) == "How do tides work near the equator?"
     assert parse_single("Question: What causes rainbows?") == "What causes rainbows?"
     assert parse_single("Here's the task: Write a poem about rain.") == "Write a poem about rain."
@@ -103,16 +96,14 @@ def test_single_rejects_short_long_empty_refusal():
     assert parse_single("Why?") is None
     assert parse_single("a" * 3000) is None
     assert parse_single("I'm sorry, but I cannot write that question.") is None
-    assert parse_single("\"\"") is None
+    assert parse_single('""') is None
     assert parse_single(None) is None  # type: ignore[arg-type]
 
 
 def test_single_think_block_removed():
     assert strip_think("<think>plan</think>Answer") == "Answer"
     assert strip_think("Answer<think>unfinished") == "Answer"
-    assert parse_single("<think>hmm let me see</think>How do bees make honey?") == (
-        "How do bees make honey?"
-    )
+    assert parse_single("<think>hmm let me see</think>How do bees make honey?") == ("How do bees make honey?")
 
 
 def test_single_unicode_and_huge():

@@ -44,9 +44,7 @@ def test_exact_dedup_on_rows_and_generators():
 
 
 def test_shingles_and_lsh_params_by_hand():
-    assert shingles("The cat sat on the mat", 3) == {
-        "the cat sat", "cat sat on", "sat on the", "on the mat"
-    }
+    assert shingles("The cat sat on the mat", 3) == {"the cat sat", "cat sat on", "sat on the", "on the mat"}
     assert shingles("Two words", 3) == {"two words"}
     assert shingles("", 3) == set()
     # (1/7)^(1/9) = 0.806 is the closest S-curve midpoint to 0.8 for 64 permutations.
@@ -91,19 +89,31 @@ def test_format_filter_and_checks():
     assert not is_well_formed("12345 !!!")
     assert not is_well_formed("")
     assert not is_well_formed("same line\nsame line\nsame line")
-    assert is_well_formed("def f(x):\n    return f\"{x}\"")
+    assert is_well_formed('def f(x):\n    return f"{x}"')
     kept, removed = format_filter([_row("Fine prompt"), _row("[INST] leaked [/INST]")])
     assert len(kept) == 1 and removed == 1
 
 
 def test_refusal_filter_uses_last_message():
     rows = [
-        {"messages": [{"role": "user", "content": "I cannot sleep"},
-                      {"role": "assistant", "content": "Try a fixed bedtime."}]},
-        {"messages": [{"role": "user", "content": "Tell me"},
-                      {"role": "assistant", "content": "I'm sorry, but I can't help with that."}]},
-        {"messages": [{"role": "user", "content": "Q"},
-                      {"role": "assistant", "content": "As an AI, I have no opinions."}]},
+        {
+            "messages": [
+                {"role": "user", "content": "I cannot sleep"},
+                {"role": "assistant", "content": "Try a fixed bedtime."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Tell me"},
+                {"role": "assistant", "content": "I'm sorry, but I can't help with that."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Q"},
+                {"role": "assistant", "content": "As an AI, I have no opinions."},
+            ]
+        },
     ]
     kept, removed = refusal_filter(rows)
     assert kept == rows[:1] and removed == 2

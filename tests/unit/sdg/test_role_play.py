@@ -19,16 +19,23 @@ class ScriptedAsk:
 
 
 def test_role_play_alternates_cleans_user_turns_and_drops_broken_dialogues():
-    openers = [make_prompt_row("open_qa", "Why does bread rise in the oven?"),
-               make_prompt_row("open_qa", "How do tides work on the open ocean?"),
-               make_prompt_row("math", "What is 3/4 of 12 apples in total?")]
+    openers = [
+        make_prompt_row("open_qa", "Why does bread rise in the oven?"),
+        make_prompt_row("open_qa", "How do tides work on the open ocean?"),
+        make_prompt_row("math", "What is 3/4 of 12 apples in total?"),
+    ]
     personas = [PERSONAS[0], PERSONAS[1], PERSONAS[2]]
-    ask = ScriptedAsk({
-        "assistant_1": {"0": "Yeast makes carbon dioxide, which expands in the heat.", "1": "",
-                        "2": "3/4 of 12 is 9."},
-        "user_2": {"0": "User: Thank you, that was helpful. Why does salt slow the yeast down?", "2": "Thanks!"},
-        "assistant_2": {"0": "Salt draws water away from the yeast cells."},
-    })
+    ask = ScriptedAsk(
+        {
+            "assistant_1": {
+                "0": "Yeast makes carbon dioxide, which expands in the heat.",
+                "1": "",
+                "2": "3/4 of 12 is 9.",
+            },
+            "user_2": {"0": "User: Thank you, that was helpful. Why does salt slow the yeast down?", "2": "Thanks!"},
+            "assistant_2": {"0": "Salt draws water away from the yeast cells."},
+        }
+    )
     skipped: Counter = Counter()
     done = role_play(ask, openers, personas, turns=2, skipped=skipped)
     assert [step for step, _ in ask.calls] == ["assistant_1", "user_2", "assistant_2"]
@@ -49,8 +56,10 @@ def test_role_play_alternates_cleans_user_turns_and_drops_broken_dialogues():
 
 
 def test_role_play_three_turns_ends_on_assistant():
-    ask = ScriptedAsk({f"assistant_{t}": {"0": f"Answer number {t} is here."} for t in (1, 2, 3)}
-                      | {f"user_{t}": {"0": f"Could you tell me more about point {t}?"} for t in (2, 3)})
+    ask = ScriptedAsk(
+        {f"assistant_{t}": {"0": f"Answer number {t} is here."} for t in (1, 2, 3)}
+        | {f"user_{t}": {"0": f"Could you tell me more about point {t}?"} for t in (2, 3)}
+    )
     done = role_play(ask, [make_prompt_row("open_qa", "Tell me about volcanoes please.")], [PERSONAS[3]], 3, Counter())
     roles = [m["role"] for m in done[0][2]]
     assert roles == ["user", "assistant"] * 3
@@ -58,9 +67,16 @@ def test_role_play_three_turns_ends_on_assistant():
 
 def test_pick_openers_takes_single_turn_training_prompts():
     rows = [make_prompt_row("open_qa", f"Question {i} about rivers and lakes?") for i in range(4)]
-    rows.append(make_prompt_row("two_turn", [{"role": "user", "content": "a question here"},
-                                             {"role": "assistant", "content": "an answer"},
-                                             {"role": "user", "content": "a follow-up question"}]))
+    rows.append(
+        make_prompt_row(
+            "two_turn",
+            [
+                {"role": "user", "content": "a question here"},
+                {"role": "assistant", "content": "an answer"},
+                {"role": "user", "content": "a follow-up question"},
+            ],
+        )
+    )
     rows[0]["split"] = "heldout"
     openers, personas = pick_openers(rows, 10, ["skeptic", "planner"], seed=0)
     assert sorted(r["id"] for r in openers) == sorted(r["id"] for r in rows[1:4])

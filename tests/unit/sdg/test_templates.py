@@ -46,7 +46,7 @@ def test_refinement_builders_embed_the_draft():
 
 def test_writing_tasks_prompt():
     text = _only_user(writing_tasks_prompt("newsletter", "gardening", 2))
-    assert "write a newsletter related to \"gardening\"" in text and "Write 2 different" in text
+    assert 'write a newsletter related to "gardening"' in text and "Write 2 different" in text
 
 
 def test_math_and_code_prompts():
@@ -80,12 +80,8 @@ def test_bad_builder_arguments_raise(call):
 def test_closed_qa_prompts():
     doc = "The Nile is about 6,650 km long. It flows north into the Mediterranean."
     assert doc in _only_user(closed_qa_instruction_prompt(doc))
-    assert closed_qa_user_prompt(doc, "How long is the Nile?", template=0) == (
-        doc + "\n\nHow long is the Nile?"
-    )
-    assert closed_qa_user_prompt(doc, "How long is the Nile?", template=1) == (
-        "How long is the Nile?\n\n" + doc
-    )
+    assert closed_qa_user_prompt(doc, "How long is the Nile?", template=0) == (doc + "\n\nHow long is the Nile?")
+    assert closed_qa_user_prompt(doc, "How long is the Nile?", template=1) == ("How long is the Nile?\n\n" + doc)
     picked = closed_qa_user_prompt(doc, "Summarize the text.")
     assert picked == closed_qa_user_prompt(doc, "Summarize the text.")
     assert doc in picked and "Summarize the text." in picked
@@ -128,9 +124,7 @@ def test_prompt_row_from_messages_and_errors():
         {"role": "user", "content": "More?"},
     ]
     row = make_prompt_row("two_turn", msgs, split="heldout", lineage={"round": 1})
-    expected = hashlib.sha1(
-        '[["user","Hi"],["assistant","Hello"],["user","More?"]]'.encode()
-    ).hexdigest()[:16]
+    expected = hashlib.sha1(b'[["user","Hi"],["assistant","Hello"],["user","More?"]]').hexdigest()[:16]
     assert row["id"] == expected and row["split"] == "heldout" and row["lineage"] == {"round": 1}
     with pytest.raises(FlywheelError):
         make_prompt_row("poetry", "x")
@@ -143,8 +137,15 @@ def test_prompt_row_from_messages_and_errors():
     with pytest.raises(FlywheelError):
         make_prompt_row("open_qa", "x", split="dev")
     assert set(PROMPT_KINDS) == {
-        "open_qa", "writing", "closed_qa", "math", "code",
-        "if_single", "if_multi", "if_revision", "two_turn",
+        "open_qa",
+        "writing",
+        "closed_qa",
+        "math",
+        "code",
+        "if_single",
+        "if_multi",
+        "if_revision",
+        "two_turn",
     }
 
 

@@ -21,8 +21,10 @@ def test_followup_prompt_embeds_transcript():
     "raw,expected",
     [
         ("Can you write one about autumn?", "Can you write one about autumn?"),
-        ("Here is the user's next message:\n\nUser: Can you write one about autumn?",
-         "Can you write one about autumn?"),
+        (
+            "Here is the user's next message:\n\nUser: Can you write one about autumn?",
+            "Can you write one about autumn?",
+        ),
         ('"Thanks! Can you write one about autumn?"', "Can you write one about autumn?"),
     ],
 )

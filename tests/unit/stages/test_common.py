@@ -17,8 +17,12 @@ def _ctx(tmp_path, round_idx=1):
 
 def test_prompt_file_accepts_messages_or_prompt(tmp_path):
     f = tmp_path / "p.jsonl"
-    f.write_text(json.dumps({"prompt": "Hi there?"}) + "\n"
-                 + json.dumps({"messages": [{"role": "user", "content": "Q"}], "kind": "code", "id": "x"}) + "\n")
+    f.write_text(
+        json.dumps({"prompt": "Hi there?"})
+        + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": "Q"}], "kind": "code", "id": "x"})
+        + "\n"
+    )
     rows = read_prompt_file(str(f))
     assert [r["messages"][-1]["content"] for r in rows] == ["Hi there?", "Q"]
     assert rows[1]["id"] == "x" and rows[1]["kind"] == "code" and rows[0]["split"] == "train"
@@ -74,4 +78,11 @@ def test_failed_stage_is_marked_and_reported_by_status(tmp_path):
 def test_stage_list_expands_training():
     cfg = load_config(None, ["train.rpo.iterations=3"])
     names = stage_list(cfg)
-    assert names[names.index("datasets") + 1:names.index("evaluate")] == ["sft_code", "sft", "dpo", "rpo_1", "rpo_2", "rpo_3"]
+    assert names[names.index("datasets") + 1 : names.index("evaluate")] == [
+        "sft_code",
+        "sft",
+        "dpo",
+        "rpo_1",
+        "rpo_2",
+        "rpo_3",
+    ]

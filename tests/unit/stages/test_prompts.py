@@ -43,7 +43,7 @@ SCRIPT = {
     "w/0": "1. Write a poem about the smell of fresh bread in the morning.",
     "refine/0": "Here is the rewritten question:\n\nHow do I keep a cast iron pan from rusting when I live by the sea?",
     "math/0/0": "Problem: A recipe needs 3/4 cup of sugar per batch. How much sugar do 6 batches need?\n\n"
-                "Solution: 4.5 cups",
+    "Solution: 4.5 cups",
     "code/0/0": "Sure",
     "closed_qa/0/0": "In which year was the tower completed?",
     "two_turn/0": "Python is a good choice because it reads almost like English.",
@@ -52,16 +52,31 @@ SCRIPT = {
 
 
 def small_sdg(**kw) -> SDGConfig:
-    base = dict(topics=["cooking"], n_subtopics=2, questions_per_subtopic=2, doc_types=["poem"],
-                math_keywords=["fractions"], code_keywords=["sorting"], if_fraction=0.0, two_turn_count=1)
+    base = dict(
+        topics=["cooking"],
+        n_subtopics=2,
+        questions_per_subtopic=2,
+        doc_types=["poem"],
+        math_keywords=["fractions"],
+        code_keywords=["sorting"],
+        if_fraction=0.0,
+        two_turn_count=1,
+    )
     return SDGConfig(**{**base, **kw})
 
 
 def test_synthesize_runs_every_pipeline_in_waves_and_counts_skips():
     ask = FakeAsk(SCRIPT)
     rows, skipped = synthesize(ask, small_sdg(), [DOC], ["What is a good first programming language?"])
-    assert ask.steps == ["problems_closed_qa", "topics", "subtopics", "questions_writing", "refine", "answers",
-                         "followups"]
+    assert ask.steps == [
+        "problems_closed_qa",
+        "topics",
+        "subtopics",
+        "questions_writing",
+        "refine",
+        "answers",
+        "followups",
+    ]
     texts = [(r["kind"], r["messages"][-1]["content"]) for r in rows]
     assert texts[0] == ("math", "A recipe needs 3/4 cup of sugar per batch. How much sugar do 6 batches need?")
     assert texts[1][0] == "closed_qa" and DOC in texts[1][1] and "In which year was the tower completed?" in texts[1][1]
@@ -77,8 +92,15 @@ def test_synthesize_runs_every_pipeline_in_waves_and_counts_skips():
     assert rows[7]["messages"][2]["content"] == "Can you suggest a beginner project in Python?"
     assert len(rows) == 8
     # (poem, Gardening) got no reply: one writing list unparsed
-    assert skipped == Counter({"subtopics_unparsed": 1, "questions_unparsed": 1, "writing_unparsed": 1,
-                               "code_unparsed": 1, "refine_unparsed": 4})
+    assert skipped == Counter(
+        {
+            "subtopics_unparsed": 1,
+            "questions_unparsed": 1,
+            "writing_unparsed": 1,
+            "code_unparsed": 1,
+            "refine_unparsed": 4,
+        }
+    )
     assert rows[2]["meta"]["draft"] == "How do I keep a cast iron pan from rusting?"
     assert rows[2]["lineage"]["template"] == "questions_prompt+refine"
     assert rows[3]["meta"] == {"topic": "cooking", "subtopic": "cooking", "refined": False}
@@ -90,9 +112,18 @@ def test_synthesize_runs_every_pipeline_in_waves_and_counts_skips():
 def test_synthesize_survives_all_malformed_output():
     rows, skipped = synthesize(FakeAsk({}), small_sdg(), [DOC], ["What is a good first programming language?"])
     assert rows == []
-    assert skipped == Counter({"math_unparsed": 1, "code_unparsed": 1, "closed_qa_unparsed": 1,
-                               "macro_topics_unparsed": 1, "subtopics_unparsed": 1, "questions_unparsed": 1,
-                               "writing_unparsed": 1, "two_turn_answer_unusable": 1})
+    assert skipped == Counter(
+        {
+            "math_unparsed": 1,
+            "code_unparsed": 1,
+            "closed_qa_unparsed": 1,
+            "macro_topics_unparsed": 1,
+            "subtopics_unparsed": 1,
+            "questions_unparsed": 1,
+            "writing_unparsed": 1,
+            "two_turn_answer_unusable": 1,
+        }
+    )
 
 
 def test_synthesize_only_runs_enabled_pipelines():
@@ -103,8 +134,13 @@ def test_synthesize_only_runs_enabled_pipelines():
 
 
 def test_instruction_following_shapes():
-    sdg = small_sdg(pipelines=["math", "if_single", "if_multi", "if_revision"], if_fraction=1.0,
-                    instructions_per_prompt=1, if_kinds=["no_commas"], math_keywords=["fractions", "primes"])
+    sdg = small_sdg(
+        pipelines=["math", "if_single", "if_multi", "if_revision"],
+        if_fraction=1.0,
+        instructions_per_prompt=1,
+        if_kinds=["no_commas"],
+        math_keywords=["fractions", "primes"],
+    )
     rows, skipped = synthesize(FakeAsk(SCRIPT), sdg, [], [])
     # two math bases (one parsed, "primes" got no reply) -> one IF plan, the first shape: single-turn
     assert [r["kind"] for r in rows] == ["math", "if_single"]
@@ -115,12 +151,14 @@ def test_instruction_following_shapes():
 
 
 def test_multi_turn_and_revision_need_an_answer():
-    from flywheel.sdg.pipelines import Item, if_answer_requests, if_rows, plan_if
-
     import random
 
-    items = [Item("open_qa", f"Question number {w} about how plants grow?", {}, "questions_prompt")
-             for w in ("one", "two", "three")]
+    from flywheel.sdg.pipelines import Item, if_answer_requests, if_rows, plan_if
+
+    items = [
+        Item("open_qa", f"Question number {w} about how plants grow?", {}, "questions_prompt")
+        for w in ("one", "two", "three")
+    ]
     sdg = SDGConfig(if_fraction=1.0, instructions_per_prompt=1, if_kinds=["all_lowercase"])
     plans = plan_if(items, sdg, random.Random(0), Counter())
     assert [p.shape for p in plans] == ["if_single", "if_multi", "if_revision"]
@@ -130,8 +168,9 @@ def test_multi_turn_and_revision_need_an_answer():
     assert multi_first.startswith("For this and every later question") and plans[1].base.text in multi_first
     assert reqs[1][1] == [{"role": "user", "content": plans[2].base.text}]
     skipped: Counter = Counter()
-    rows = if_rows(plans, {"if/1": "plants grow toward light.", "if/2": "I'm sorry, but I can't help with that."},
-                   skipped)
+    rows = if_rows(
+        plans, {"if/1": "plants grow toward light.", "if/2": "I'm sorry, but I can't help with that."}, skipped
+    )
     assert [r["kind"] for r in rows] == ["if_single", "if_multi"]
     assert [m["role"] for m in rows[1]["messages"]] == ["user", "assistant", "user"]
     assert rows[1]["messages"][1]["content"] == "plants grow toward light."
@@ -157,10 +196,18 @@ def test_quality_filter_counts_each_filter():
     assert removed == Counter({"length": 1, "format": 1, "refusal": 1, "exact_dup": 1, "near_dup": 1})
 
 
-@pytest.mark.parametrize("n,size,actors,expected", [
-    (10, 4, 2, [3, 3, 2, 2]), (3, 64, 2, [2, 1]), (1, 64, 2, [1]), (0, 8, 2, []), (64, 32, 2, [32, 32]),
-    (65, 32, 2, [17, 16, 16, 16]), (5, 8, 1, [5]),
-])
+@pytest.mark.parametrize(
+    "n,size,actors,expected",
+    [
+        (10, 4, 2, [3, 3, 2, 2]),
+        (3, 64, 2, [2, 1]),
+        (1, 64, 2, [1]),
+        (0, 8, 2, []),
+        (64, 32, 2, [32, 32]),
+        (65, 32, 2, [17, 16, 16, 16]),
+        (5, 8, 1, [5]),
+    ],
+)
 def test_even_batches(n, size, actors, expected):
     batches = even_batches(list(range(n)), size, actors)
     assert [len(b) for b in batches] == expected
@@ -185,10 +232,11 @@ class FakePool:
 
     def map(self, method, jobs, on_result):
         assert method == "chat"
-        for key, (convs, sampling, n) in jobs:
+        for key, (convs, _sampling, n) in jobs:
             self.keys.append(key)
-            on_result(key, {"texts": [[c[-1]["content"][::-1]] * n for c in convs], "tokens": 3 * len(convs),
-                            "seconds": 0.5})
+            on_result(
+                key, {"texts": [[c[-1]["content"][::-1]] * n for c in convs], "tokens": 3 * len(convs), "seconds": 0.5}
+            )
 
 
 def _ctx(tmp_path) -> Context:
@@ -218,10 +266,15 @@ def test_step_asker_streams_parts_and_resumes(tmp_path):
     assert done("step", reqs) == replies
 
 
-
 def test_interleave_deals_kinds_round_robin():
     from flywheel.stages.prompts import interleave
 
     rows = [{"kind": k, "n": i} for i, k in enumerate(["file", "file", "file", "math", "open_qa", "open_qa"])]
     assert [(r["kind"], r["n"]) for r in interleave(rows)] == [
-        ("file", 0), ("math", 3), ("open_qa", 4), ("file", 1), ("open_qa", 5), ("file", 2)]
+        ("file", 0),
+        ("math", 3),
+        ("open_qa", 4),
+        ("file", 1),
+        ("open_qa", 5),
+        ("file", 2),
+    ]

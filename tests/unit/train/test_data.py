@@ -158,8 +158,15 @@ def test_mix_sft_adds_a_seeded_share_of_code():
 
 
 def test_examples_from_rows(tok):
-    rows = [{"prompt": DIALOGUE[:3], "chosen": [{"role": "assistant", "content": "yes"}],
-             "rejected": [{"role": "assistant", "content": "no no"}], "reward_chosen": 3.5, "reward_rejected": 1}]
+    rows = [
+        {
+            "prompt": DIALOGUE[:3],
+            "chosen": [{"role": "assistant", "content": "yes"}],
+            "rejected": [{"role": "assistant", "content": "no no"}],
+            "reward_chosen": 3.5,
+            "reward_rejected": 1,
+        }
+    ]
     (pair,) = data.pair_examples(tok, rows, max_len=64, truncation="left_prompt")
     assert _labelled_text(tok, pair.chosen) == ["yes<|im_end|>\n"]
     assert _labelled_text(tok, pair.rejected) == ["no no<|im_end|>\n"]

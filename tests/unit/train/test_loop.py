@@ -14,8 +14,12 @@ from flywheel.train.config import StageConfig
 from flywheel.train.job import LocalRuntime, TrainJob, run_job
 
 SFT_ROWS = [
-    {"messages": [{"role": "user", "content": f"count to {n}"},
-                  {"role": "assistant", "content": " ".join(map(str, range(n)))}]}
+    {
+        "messages": [
+            {"role": "user", "content": f"count to {n}"},
+            {"role": "assistant", "content": " ".join(map(str, range(n)))},
+        ]
+    }
     for n in range(2, 8)
 ]
 PREF_ROWS = [

@@ -13,14 +13,21 @@ from flywheel.train.config import LoraConfig, StageConfig, TrainConfig, validate
 from flywheel.train.job import LocalRuntime, TrainJob, job_fingerprint, run_job
 from flywheel.train.lora import apply_lora, trainable_parameters
 
-ROWS = [{"messages": [{"role": "user", "content": f"count to {n}"},
-                      {"role": "assistant", "content": " ".join(map(str, range(n)))}]} for n in range(2, 10)]
+ROWS = [
+    {
+        "messages": [
+            {"role": "user", "content": f"count to {n}"},
+            {"role": "assistant", "content": " ".join(map(str, range(n)))},
+        ]
+    }
+    for n in range(2, 10)
+]
 TARGETS = ("q_proj", "v_proj")
 
 
 def _weights(path: str) -> dict[str, torch.Tensor]:
     with safe_open(f"{path}/model.safetensors", framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
+        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
 
 
 def _job(tmp_path, init: str, lora) -> TrainJob:
@@ -59,8 +66,10 @@ def test_apply_lora_counts_and_errors(tiny_policy_dir):
     trainable, total = trainable_parameters(model)
     assert 0 < trainable < total // 10
     with pytest.raises(FlywheelError, match="target_modules"):
-        apply_lora(AutoModelForCausalLM.from_pretrained(tiny_policy_dir),
-                   LoraConfig(enabled=True, target_modules=["no_such_proj"]))
+        apply_lora(
+            AutoModelForCausalLM.from_pretrained(tiny_policy_dir),
+            LoraConfig(enabled=True, target_modules=["no_such_proj"]),
+        )
 
 
 def test_lora_config_validation():

@@ -88,8 +88,16 @@ def test_rpo_zero_when_implicit_gap_matches_target_and_stable_at_extremes():
     assert torch.allclose(loss, torch.zeros(16), atol=1e-6)
     # far apart logits stay finite: a = +40, b = -40. sigma(b) ~ 0, 1 - sigma(b) ~ 1, so
     # D ~ 1 * (log 1 - log(1 - sigma(40))) = -log sigma(-40) = log(1 + e^40) ~ 40
-    far = losses.rpo_loss(torch.tensor([400.0]), torch.zeros(1), torch.zeros(1), torch.zeros(1),
-                          torch.tensor([-40.0]), torch.zeros(1), beta=0.1, eta=1.0)
+    far = losses.rpo_loss(
+        torch.tensor([400.0]),
+        torch.zeros(1),
+        torch.zeros(1),
+        torch.zeros(1),
+        torch.tensor([-40.0]),
+        torch.zeros(1),
+        beta=0.1,
+        eta=1.0,
+    )
     assert math.isfinite(far.item()) and far.item() == pytest.approx(40.0, abs=1e-3)
 
 
@@ -108,8 +116,16 @@ def _model(vocab: int, seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=128)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=128,
+    )
     return LlamaForCausalLM(cfg)
 
 
@@ -165,8 +181,15 @@ def test_dpo_matches_trl_sigmoid_loss(tokenizer_dir, tmp_path):
     ]
     # the trainer needs a dataset to start; the batch below is collated from our own token ids
     train = datasets.Dataset.from_list([{"prompt": "Hi", "chosen": " yes", "rejected": " no"}])
-    args = trl.DPOConfig(output_dir=str(tmp_path), beta=0.1, loss_type=["sigmoid"], report_to=[], use_cpu=True,
-                         precompute_ref_log_probs=False, per_device_train_batch_size=2)
+    args = trl.DPOConfig(
+        output_dir=str(tmp_path),
+        beta=0.1,
+        loss_type=["sigmoid"],
+        report_to=[],
+        use_cpu=True,
+        precompute_ref_log_probs=False,
+        per_device_train_batch_size=2,
+    )
     trainer = trl.DPOTrainer(model=policy, ref_model=ref, args=args, train_dataset=train, processing_class=tok)
     batch = trainer.data_collator(rows)
     with torch.no_grad():
