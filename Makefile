@@ -18,7 +18,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export VLLM_NO_USAGE_STATS := 1
 
 
-.PHONY: install develop demo test test-unit test-integration clean
+.PHONY: install develop demo test test-unit test-integration lint format clean
 
 install: develop
 
@@ -46,6 +46,16 @@ test-unit: install
 
 test-integration: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests/integration -m "integration and not slow" $(PYTEST_ARGS)
+
+# ruff (lint + format check) and mypy (strict on sdg/, judges/, train/, evals/; see pyproject.toml)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy flywheel flows
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean:
 	rm -rf runs .pytest_cache

@@ -90,11 +90,10 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from flywheel.config import load_config
+    from flywheel.config import builtin_or_path, load_config
     from flywheel.engines.pool import ensure_ray
     from flywheel.engines.ray_train import run_training
     from flywheel.reward.pairs import helpsteer_pairs
-    from flywheel.stages.common import builtin_or_path
     from flywheel.store import read_jsonl
     from flywheel.train.data import pair_examples
     from flywheel.train.job import TrainJob

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from flywheel.errors import FlywheelError
@@ -131,7 +132,7 @@ def _load_yaml(path: str, seen: tuple[str, ...] = ()) -> Any:
     except Exception as err:  # yaml.YAMLError and friends
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FlywheelError(f"{path}: invalid YAML ({msg})") from None
-    base = node.pop("base", None) if OmegaConf.is_dict(node) else None
+    base = node.pop("base", None) if isinstance(node, DictConfig) else None
     if base:
         base_path = str((p.parent / str(base)).resolve())
         if base_path in seen:
@@ -206,3 +207,10 @@ def to_dict(section: Any) -> dict:
 
 def expand(path: str) -> str:
     return os.path.expanduser(path)
+
+
+def builtin_or_path(spec: str) -> str:
+    """``builtin:NAME`` names a file shipped in ``flywheel/data``; anything else is a path/URI."""
+    if spec.startswith("builtin:"):
+        return str(resources.files("flywheel") / "data" / spec.split(":", 1)[1])
+    return expand(spec)

@@ -22,6 +22,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flywheel.errors import FlywheelError
 
@@ -159,6 +160,8 @@ def build_tiny_causal_lm(out_dir: str, tokenizer_dir: str, tiny, seed: int = 0) 
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
+    config: Any
+    model: Any
     if tiny.arch == "nemotron":
         config = NemotronConfig(hidden_act="relu2", attention_bias=False, mlp_bias=False, **common)
         model = NemotronForCausalLM(config)

@@ -91,7 +91,7 @@ class EnginePool:
             env.update(
                 {"VLLM_CPU_OMP_THREADS_BIND": _core_binding(index, self.cpus), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
             )
-        remote_cls = self._ray.remote(
+        remote_cls: Any = self._ray.remote(
             num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0, runtime_env={"env_vars": env}
         )(self.engine_cls)
         return remote_cls.remote(self.spec)

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass, replace
+from typing import Any
 
 import torch
 
@@ -60,7 +61,7 @@ class DeepSpeedRuntime:
     def __init__(self, zero_stage: int, bf16: bool, rank: int, world: int, device: torch.device):
         self.zero_stage, self.bf16, self.rank, self.world = zero_stage, bf16, rank, world
         self.device = device
-        self._hf_ds_config = None
+        self._hf_ds_config: Any = None
 
     def load_model(self, path: str, task: str = "causal_lm") -> torch.nn.Module:
         from transformers.integrations.deepspeed import HfDeepSpeedConfig
@@ -149,7 +150,7 @@ def _worker(config: dict) -> dict[str, dict]:
     torch.set_num_threads(threads)
     # the shared-memory collective op is a g++ build of ~100 s and gloo does not need it; the module path
     # must be resolved with import_module ("deepspeed.comm.torch" as an attribute chain is torch itself)
-    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None
+    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None  # type: ignore[attr-defined]
     import deepspeed
 
     deepspeed.init_distributed(dist_backend=cfg.backend)  # wraps the process group Ray Train made
@@ -245,7 +246,7 @@ def run_training(
     ensure_ray("local")  # no-op when the caller already started or joined Ray
     resources = {"CPU": cfg.cpus_per_worker}
     trainer = TorchTrainer(
-        _worker,
+        _worker,  # type: ignore[arg-type]  # returns the metrics (Ray Train v2 keeps return values)
         train_loop_config={"jobs": jobs, "cfg": cfg, "publish": publish},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker=resources),
         torch_config=TorchConfig(backend=cfg.backend),
@@ -262,7 +263,7 @@ def run_training(
         if found is not None:
             raise FlywheelError(str(found)) from None
         raise
-    return result.return_value or {}
+    return result.return_value or {}  # type: ignore[attr-defined]
 
 
 def _finished(jobs: list[TrainJob], code_replay: float) -> dict[str, dict] | None:
@@ -281,7 +282,7 @@ def _as_stage(stage) -> StageConfig:
     if isinstance(stage, StageConfig):
         return stage
     if is_dataclass(stage):
-        return StageConfig(**asdict(stage))
+        return StageConfig(**asdict(stage))  # type: ignore[arg-type]
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_object(stage) if OmegaConf.is_config(stage) else StageConfig(**dict(stage))
+    return OmegaConf.to_object(stage) if OmegaConf.is_config(stage) else StageConfig(**dict(stage))  # type: ignore[return-value]

@@ -2,7 +2,7 @@
 
 ``vllm_scorer`` starts an :class:`flywheel.engines.pool.EnginePool` of
 :class:`flywheel.engines.vllm_engine.RewardEngine` actors and returns a plain ``conversations -> [N][5]``
-function plus a closer; the transformers reference scorer is :class:`flywheel.reward.score.HFRewardScorer`.
+function plus a closer; the transformers reference scorer is :class:`flywheel.reward.hf_scorer.HFRewardScorer`.
 """
 
 from __future__ import annotations

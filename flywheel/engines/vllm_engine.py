@@ -141,7 +141,7 @@ class ChatEngine:
 
         params = SamplingParams(n=n, **sampling)
         t0 = time.perf_counter()
-        outs = self.llm.chat(conversations, sampling_params=params, use_tqdm=False)
+        outs = self.llm.chat(conversations, sampling_params=params, use_tqdm=False)  # type: ignore[arg-type]
         texts = [[c.text for c in o.outputs] for o in outs]
         tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
         return {"texts": texts, "tokens": tokens, "seconds": time.perf_counter() - t0}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from statistics import mean
+from typing import Any
 
 
-def summarize(candidate: list[dict], generator: list[dict]) -> dict:
+def summarize(candidate: list[dict[str, Any]], generator: list[dict[str, Any]]) -> dict[str, Any]:
     """Compare per-prompt results of the candidate and the current generator on the same prompts.
 
     Args:
@@ -32,7 +33,7 @@ def summarize(candidate: list[dict], generator: list[dict]) -> dict:
     return out
 
 
-def decide(metrics: dict, metric: str, margin: float) -> tuple[bool, str]:
+def decide(metrics: dict[str, Any], metric: str, margin: float) -> tuple[bool, str]:
     """Promote only if the candidate beats the generator by more than ``margin``.
 
     ``mean_reward``: candidate_reward - generator_reward > margin.

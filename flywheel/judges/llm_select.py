@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.pairwise import combine_both_orders, disagreement_reason, judge_prompt, parse_verdict
@@ -94,7 +94,7 @@ def pairwise_select(
         verdict_ab, verdict_ba = parse_verdict(text_ab), parse_verdict(text_ba)
         winner = combine_both_orders(verdict_ab, verdict_ba)
         if winner is None:
-            stats.skipped[disagreement_reason(verdict_ab, verdict_ba)] += 1
+            stats.skipped[cast(str, disagreement_reason(verdict_ab, verdict_ba))] += 1  # a reason whenever no winner
             continue
         good, bad = ("first", "second") if winner == "first" else ("second", "first")
         pairs.append(

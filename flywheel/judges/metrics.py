@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.attributes import ATTRIBUTES, WeightsLike, weight_vector
@@ -68,7 +68,7 @@ def categorize(row: Mapping[str, Any], hard_gap: float = DEFAULT_HARD_GAP, weigh
     """
     if row.get("category"):
         return str(row["category"])
-    meta = row.get("meta") if isinstance(row.get("meta"), Mapping) else {}
+    meta = cast(Mapping[str, Any], row.get("meta")) if isinstance(row.get("meta"), Mapping) else {}
     if row.get("judge") == "verifier" or row.get("answer") is not None or meta.get("answer") is not None:
         return "reasoning"
     gt_chosen, gt_rejected = row.get("gt_chosen"), row.get("gt_rejected")
@@ -102,7 +102,7 @@ def accuracy_by_category(
         chosen, rejected = row.get("reward_chosen"), row.get("reward_rejected")
         if not all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in (chosen, rejected)):
             raise FlywheelError(f"accuracy_by_category: row {i} lacks numeric reward_chosen/reward_rejected")
-        pair = (float(chosen), float(rejected))
+        pair = (float(cast(float, chosen)), float(cast(float, rejected)))
         buckets.setdefault(categorize(row, hard_gap, weights), []).append(pair)
         everything.append(pair)
     if not everything:

@@ -41,13 +41,14 @@ _LABELLED = re.compile(r"verdict\s*(?:is)?\s*[:\-]?\s*\**\s*\[?\s*(A|B|TIE)\b", 
 
 
 def _content(answer: str | Mapping[str, Any]) -> str:
+    value: object = answer
     if isinstance(answer, Mapping):
-        answer = answer.get("content")
-    if not isinstance(answer, str):
+        value = answer.get("content")
+    if not isinstance(value, str):
         raise FlywheelError(
-            f"judge_prompt: an answer must be a string or an assistant message, got {type(answer).__name__}"
+            f"judge_prompt: an answer must be a string or an assistant message, got {type(value).__name__}"
         )
-    return answer
+    return value
 
 
 def render_conversation(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flywheel.errors import FlywheelError
 
@@ -43,9 +43,9 @@ class SelectionStats:
 
     seen: int = 0
     kept: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    dropped_rows: Counter = field(default_factory=Counter)
-    by_judge: Counter = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    dropped_rows: Counter[str] = field(default_factory=Counter)
+    by_judge: Counter[str] = field(default_factory=Counter)
     reward_inverted: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -66,7 +66,7 @@ class _Candidate:
 
 
 def candidates(
-    rows: Iterable[Mapping[str, Any]], use_verifiers: bool, dropped: Counter, need_reward: bool = True
+    rows: Iterable[Mapping[str, Any]], use_verifiers: bool, dropped: Counter[str], need_reward: bool = True
 ) -> list[_Candidate]:
     """Usable, distinct responses of one prompt, in input order."""
     out: list[_Candidate] = []
@@ -101,6 +101,11 @@ def candidates(
     return out
 
 
+def _reward(c: _Candidate) -> float:
+    """Reward of a candidate built with ``need_reward=True``, which is never None."""
+    return cast(float, c.reward)
+
+
 def _preference(chosen: _Candidate, rejected: _Candidate, judge: str, prompt_id: Any) -> dict[str, Any]:
     return {
         "prompt": [dict(m) for m in chosen.prompt],
@@ -114,7 +119,7 @@ def _preference(chosen: _Candidate, rejected: _Candidate, judge: str, prompt_id:
 
 
 def group_by_prompt(
-    rows: Iterable[Mapping[str, Any]], dropped: Counter | None = None
+    rows: Iterable[Mapping[str, Any]], dropped: Counter[str] | None = None
 ) -> dict[Any, list[Mapping[str, Any]]]:
     """Rows grouped by ``prompt_id`` in first-seen order; rows without one are counted in ``dropped``."""
     groups: dict[Any, list[Mapping[str, Any]]] = {}
@@ -141,7 +146,7 @@ def select_pair(
     min_gap: float = 0.0,
     use_verifiers: bool = True,
     seed: int = 0,
-    dropped: Counter | None = None,
+    dropped: Counter[str] | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """One preference pair for one prompt.
 
@@ -181,24 +186,24 @@ def select_pair(
     right = [c for c in cands if c.verified is True]
     wrong = [c for c in cands if c.verified is False]
     if right and wrong:
-        chosen = max(right, key=lambda c: c.reward)
-        rejected = min(wrong, key=lambda c: c.reward)
+        chosen = max(right, key=_reward)
+        rejected = min(wrong, key=_reward)
         return _preference(chosen, rejected, "verifier", prompt_id), None
     eligible = [c for c in cands if c.verified is not False]
     if not eligible:
         return None, "all_verified_false"
-    chosen = max(eligible, key=lambda c: c.reward)
+    chosen = max(eligible, key=_reward)
     others = [c for c in cands if c is not chosen and (chosen.verified is True or c.verified is not True)]
     if not others:
         return None, "no_rejected_candidate"
     # A zero gap is a tie, never a preference, whatever min_gap says.
-    admissible = [c for c in others if chosen.reward - c.reward > 0 and chosen.reward - c.reward >= min_gap]
+    admissible = [c for c in others if _reward(chosen) - _reward(c) > 0 and _reward(chosen) - _reward(c) >= min_gap]
     if not admissible:
         return None, "small_gap"
     if policy == "max_min":
-        rejected = min(admissible, key=lambda c: c.reward)
+        rejected = min(admissible, key=_reward)
     elif policy == "best_second":
-        rejected = max(admissible, key=lambda c: c.reward)
+        rejected = max(admissible, key=_reward)
     else:
         rejected = random.Random(f"{seed}:{prompt_id}").choice(admissible)
     return _preference(chosen, rejected, "reward_model", prompt_id), None
@@ -223,7 +228,7 @@ def select_preferences(
         stats.seen += 1
         pair, reason = select_pair(group, policy, min_gap, use_verifiers, seed, stats.dropped_rows)
         if pair is None:
-            stats.skipped[reason] += 1
+            stats.skipped[cast(str, reason)] += 1  # select_pair gives a reason with every None
             continue
         pairs.append(pair)
         stats.kept += 1
@@ -239,7 +244,7 @@ def select_sft(
     best_only: bool = True,
     use_verifiers: bool = True,
     kind: str = "general",
-    dropped: Counter | None = None,
+    dropped: Counter[str] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """SFT rows for one prompt: responses with ``reward >= threshold``, best first.
 
@@ -266,7 +271,7 @@ def select_sft(
     if not eligible:
         return [], "all_verified_false"
     if threshold is not None:
-        eligible = [c for c in eligible if c.reward >= threshold]
+        eligible = [c for c in eligible if _reward(c) >= threshold]
         if not eligible:
             return [], "below_threshold"
     ranked = sorted(eligible, key=lambda c: (c.verified is True, c.reward), reverse=True)
@@ -303,7 +308,7 @@ def select_sft_rows(
     return out, stats
 
 
-def select_dialogues(rows: Iterable[Mapping[str, Any]], threshold: float | None) -> tuple[list[dict], int]:
+def select_dialogues(rows: Iterable[Mapping[str, Any]], threshold: float | None) -> tuple[list[dict[str, Any]], int]:
     """Role-played dialogues kept for SFT: those whose whole-dialogue reward is ``>= threshold``.
 
     Returns (kept rows in input order, number dropped). ``threshold=None`` keeps every scored dialogue; a row

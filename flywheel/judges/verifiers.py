@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from flywheel.errors import FlywheelError
 
@@ -119,7 +119,7 @@ def extract_answer(response: str) -> str | None:
     return numbers[-1].strip() if numbers else None
 
 
-def _frac_to_slash(match: re.Match) -> str:
+def _frac_to_slash(match: re.Match[str]) -> str:
     """``\\frac{a}{b}`` -> ``a/b``, parenthesising compound parts so ``\\frac{x+1}{2}`` stays ``(x+1)/2``."""
     parts = [p.strip() for p in match.groups()]
     return "/".join(p if re.fullmatch(r"-?[\w.]+", p) else f"({p})" for p in parts)
@@ -167,6 +167,7 @@ def to_number(text: str) -> tuple[Fraction, bool] | None:
         s = unit.group(1)
     percent = s.endswith("%")
     s = s.rstrip("%").strip()
+    value: Fraction | None
     if "/" in s:
         parts = s.split("/")
         if len(parts) != 2:
@@ -183,7 +184,7 @@ def to_number(text: str) -> tuple[Fraction, bool] | None:
 
 
 def _close(a: Fraction, b: Fraction) -> bool:
-    return abs(a - b) <= _REL_TOL * max(1, abs(a), abs(b))
+    return abs(a - b) <= _REL_TOL * cast("int | Fraction", max(1, abs(a), abs(b)))
 
 
 def compare_answers(predicted: str, reference: str) -> bool | None:

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 from flywheel.errors import FlywheelError
 
@@ -147,7 +148,7 @@ def _print_services(home: str) -> int:
     return 0
 
 
-def services_rows(home: str) -> list[tuple[str, ...]]:
+def services_rows(home: str) -> list[tuple[Any, ...]]:
     from flywheel.ops.services import recorded
 
     rows = []
@@ -182,7 +183,7 @@ def cmd_submit(args) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    extra = None
+    extra: Any = None
     if args.runtime_env:
         from omegaconf import OmegaConf
 

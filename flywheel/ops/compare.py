@@ -19,7 +19,7 @@ def rows_from_mlflow(uri: str, experiment: str, stages: list[str], rounds: list[
     if exp is None:
         raise FlywheelError(f"MLflow {uri}: no experiment {experiment!r} (has the run started?)")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.`flywheel.round` != ''", max_results=5000)
-    parents = {}
+    parents: dict[int, Any] = {}
     for run in runs:
         if "mlflow.parentRunId" in run.data.tags:
             continue

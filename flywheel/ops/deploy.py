@@ -89,7 +89,7 @@ def deploy(deployments: list[DeploymentSpec], pool: str = WORK_POOL, source: str
     ensure_pool(pool)
     ids = {}
     for spec in deployments:
-        loaded = prefect_flow.from_source(source=source, entrypoint=spec.entrypoint)
+        loaded: Any = prefect_flow.from_source(source=source, entrypoint=spec.entrypoint)
         dep_id = loaded.deploy(
             name=spec.name,
             work_pool_name=pool,
@@ -119,7 +119,7 @@ def trigger(full_name: str, parameters: dict[str, Any], timeout: float | None = 
     from prefect.deployments import run_deployment
 
     _require_server()
-    run = run_deployment(full_name, parameters=parameters, timeout=timeout)
+    run: Any = run_deployment(full_name, parameters=parameters, timeout=timeout)
     state = run.state.type.value if run.state else "UNKNOWN"
     out = {"id": str(run.id), "name": run.name, "state": state}
     if state != "COMPLETED":

@@ -145,7 +145,7 @@ def healthy(url: str) -> bool:
 
 def recorded(home: str) -> list[dict]:
     """The services started from ``home`` (pid file contents) with ``alive``/``healthy`` filled in."""
-    rows = []
+    rows: list[dict] = []
     if not os.path.isdir(home):
         return rows
     for fn in sorted(os.listdir(home)):

@@ -20,8 +20,18 @@ Its rows (``prompt``, ``response`` and the five 0-4 scores; multi-turn prompts w
 ``<extra_id_1>Assistant`` lines) are read as they are; attributes a row lacks are masked out of the loss.
 Preference files (``prompt``/``chosen``/``rejected``, e.g. a round's ``preference.jsonl``) work for ``eval``.
 
-Modules: :mod:`.helpsteer_set` (the shipped set), :mod:`.pairs` (held-out pairs and categories),
-:mod:`.evaluate` (accuracy by category), :mod:`.score` (transformers scorer), :mod:`.train` (drivers),
-:mod:`.commands` (CLI), :mod:`.config` (``RewardConfig``). Training code lives in
-``flywheel/train/reward_*.py``; vLLM scoring and MLflow logging in ``flywheel/engines/reward_scoring.py``.
+Everything about the reward model lives in this package:
+
+- data: :mod:`.helpsteer_set` (the shipped set, built by code from :mod:`.bank`), :mod:`.data` (HelpSteer2
+  rows -> chat-template ids + 5 targets and a mask), :mod:`.pairs` (held-out pairs and their categories);
+- model and training: :mod:`.model` (backbone + 5-output head), :mod:`.losses` (masked regression loss,
+  batched weighted reward), :mod:`.loop` (the regression loop), :mod:`.job` (one job on any
+  :class:`flywheel.train.job.Runtime`: in-process or a Ray Train + DeepSpeed worker);
+- evaluation: :mod:`.accuracy` (pairwise accuracy by category), :mod:`.hf_scorer` (transformers scorer);
+- commands: :mod:`.drivers` (what ``flywheel reward train|eval`` do), :mod:`.commands` (their CLI),
+  :mod:`.config` (``RewardConfig``).
+
+Outside it on purpose: the record-level aggregation every judge uses (:mod:`flywheel.judges.attributes`),
+the vLLM pooling scorer (:mod:`flywheel.engines.reward_scoring`, engines live in ``flywheel/engines``) and the
+MLflow run of a reward command (:func:`flywheel.tracking.log_reward_run`).
 """

@@ -25,7 +25,7 @@ log = logging.getLogger("flywheel")
 
 def data_path(spec: str) -> str:
     """A local JSONL path: ``builtin:NAME`` (shipped in ``flywheel/data``) or a path; checked to exist."""
-    from flywheel.stages.common import builtin_or_path
+    from flywheel.config import builtin_or_path
 
     path = builtin_or_path(spec)
     if not os.path.isfile(path):
@@ -113,7 +113,7 @@ def train(
 def score_fn(model_dir: str, scorer: str, engine_cfg: Any, ray_cfg: Any, seed: int):
     """``(score, close)`` for one model on the chosen scorer."""
     if scorer == "transformers":
-        from flywheel.reward.score import HFRewardScorer
+        from flywheel.reward.hf_scorer import HFRewardScorer
 
         return HFRewardScorer(model_dir, batch_size=max(1, min(engine_cfg.batch_size, 16))).score, lambda: None
     from flywheel.engines.reward_scoring import vllm_scorer

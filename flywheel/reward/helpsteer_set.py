@@ -153,7 +153,8 @@ def math_responses(rng: random.Random, p: dict[str, Any]) -> list[tuple[str, Att
 
 def math_rows(rng: random.Random, n_prompts: int) -> list[list[Row]]:
     """``n_prompts`` groups of 3 rows: one correct, one wrong, one more of either; ~1 in 8 prompts two-turn."""
-    groups, seen = [], set()
+    groups: list[list[Row]] = []
+    seen: set[str] = set()
     while len(groups) < n_prompts:
         p = math_problem(rng)
         prompt = p["question"]

@@ -68,8 +68,8 @@ def run_reward_job(job: RewardJob, rt: Runtime, on_step: Callable[[dict], None] 
     validate_stage(job.stage, f"reward job {job.name}")
     fp = reward_fingerprint(job)
     done = export.read_meta(job.out_dir)
-    if all(rt.gather(bool(done) and done.get("fingerprint") == fp)):
-        return {**done["metrics"], "skipped": True}
+    if all(rt.gather(bool(done) and done.get("fingerprint") == fp)):  # type: ignore[union-attr]
+        return {**done["metrics"], "skipped": True}  # type: ignore[index]
 
     from transformers import AutoTokenizer
 

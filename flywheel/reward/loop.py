@@ -9,6 +9,7 @@ hidden state predicting the five HelpSteer2 attributes; attributes a row lacks c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -31,9 +32,9 @@ def freeze_lower_layers(model: torch.nn.Module, trainable_layers: int) -> int:
         Number of trainable parameters.
     """
     if trainable_layers >= 0:
-        layers = model.model.layers
+        layers: Any = model.model.layers  # type: ignore[union-attr]
         keep = {id(p) for layer in list(layers)[len(layers) - trainable_layers :] for p in layer.parameters()}
-        keep |= {id(p) for p in model.model.norm.parameters()} | {id(p) for p in model.score.parameters()}
+        keep |= {id(p) for p in model.model.norm.parameters()} | {id(p) for p in model.score.parameters()}  # type: ignore[union-attr]
         for p in model.parameters():
             p.requires_grad_(id(p) in keep)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

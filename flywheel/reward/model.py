@@ -66,6 +66,6 @@ def build_reward_model(out_dir: str, backbone_dir: str | None, tokenizer_dir: st
     with torch.no_grad():  # a small head keeps initial rewards near zero
         model.score.weight.normal_(0.0, 0.02)
     tmp = atomic_dir(out_dir)
-    model.to(torch.float32).save_pretrained(tmp, safe_serialization=True)
+    model.to(torch.float32).save_pretrained(tmp, safe_serialization=True)  # type: ignore[arg-type]
     tok.save_pretrained(tmp)
     return publish_dir(tmp, out_dir)

@@ -33,7 +33,7 @@ from flywheel.sdg.parse import strip_think
 from flywheel.sdg.quality import is_refusal, normalize_text
 from flywheel.sdg.rows import make_prompt_row
 
-Request = tuple[str, list[dict], str]  # (key, messages, sampling name: "prompt" | "answer")
+Request = tuple[str, list[dict[str, Any]], str]  # (key, messages, sampling name: "prompt" | "answer")
 Ask = Callable[[str, list[Request]], dict[str, str]]  # (step name, requests) -> {key: reply text}
 
 
@@ -78,7 +78,7 @@ def collect_list(
     replies: dict[str, str],
     keys: Sequence[str],
     n: int,
-    skipped: Counter,
+    skipped: Counter[str],
     what: str,
     max_chars: int = 200,
     min_chars: int = 2,
@@ -94,7 +94,7 @@ def collect_list(
 
 
 def collect_single(
-    replies: dict[str, str], keys: Sequence[str], skipped: Counter, what: str, max_paragraphs: int = 1
+    replies: dict[str, str], keys: Sequence[str], skipped: Counter[str], what: str, max_paragraphs: int = 1
 ) -> list[str | None]:
     """``parse_single`` per key; ``None`` (counted as ``what + "_unparsed"``) where nothing usable came back."""
     out: list[str | None] = []
@@ -120,7 +120,7 @@ def problem_requests(kind: str, keywords: Sequence[str], per_keyword: int) -> li
 
 
 def collect_problems(
-    kind: str, reqs: Sequence[Request], keywords: Sequence[str], replies: dict[str, str], skipped: Counter
+    kind: str, reqs: Sequence[Request], keywords: Sequence[str], replies: dict[str, str], skipped: Counter[str]
 ) -> list[Item]:
     levels = MATH_LEVELS if kind == "math" else CODE_LEVELS
     keys = [k for k, _, _ in reqs]
@@ -145,7 +145,7 @@ def closed_qa_requests(documents: Sequence[str], per_document: int, max_chars: i
 
 
 def collect_closed_qa(
-    reqs: Sequence[Request], documents: Sequence[str], max_chars: int, replies: dict[str, str], skipped: Counter
+    reqs: Sequence[Request], documents: Sequence[str], max_chars: int, replies: dict[str, str], skipped: Counter[str]
 ) -> list[Item]:
     """Instruction about a document -> final prompt joining both with one of the fixed templates."""
     keys = [k for k, _, _ in reqs]
@@ -165,7 +165,7 @@ def refine_requests(items: Sequence[Item]) -> list[Request]:
     return [(f"refine/{i}", build[it.kind](it.text), "prompt") for i, it in enumerate(items)]
 
 
-def collect_refined(items: Sequence[Item], replies: dict[str, str], skipped: Counter) -> list[Item]:
+def collect_refined(items: Sequence[Item], replies: dict[str, str], skipped: Counter[str]) -> list[Item]:
     """The refined text where it parsed; else the draft (counted as ``refine_unparsed``)."""
     keys = [f"refine/{i}" for i in range(len(items))]
     out = []
@@ -185,12 +185,12 @@ class IFPlan:
 
     shape: str  # if_single | if_multi | if_revision
     base: Item
-    instructions: list[dict]
+    instructions: list[dict[str, Any]]
     second: str = ""  # if_multi: the turn-2 question
 
 
 def plan_if(
-    items: Sequence[Item], sdg: SDGConfig, rng: random.Random, skipped: Counter, shapes: Sequence[str] = IF_SHAPES
+    items: Sequence[Item], sdg: SDGConfig, rng: random.Random, skipped: Counter[str], shapes: Sequence[str] = IF_SHAPES
 ) -> list[IFPlan]:
     """Pick ``sdg.if_fraction`` of the synthetic prompts as IF bases, dealt round-robin to ``shapes``, each with
     ``sdg.instructions_per_prompt`` compatible instructions (and, for multi-turn, another synthetic prompt as the
@@ -224,11 +224,11 @@ def if_answer_requests(plans: Sequence[IFPlan]) -> list[Request]:
     return reqs
 
 
-def if_rows(plans: Sequence[IFPlan], answers: dict[str, str], skipped: Counter) -> list[dict]:
+def if_rows(plans: Sequence[IFPlan], answers: dict[str, str], skipped: Counter[str]) -> list[dict[str, Any]]:
     """Prompt rows for the plans; a plan whose needed answer is blank or a refusal is skipped and counted."""
     rows = []
     for i, p in enumerate(plans):
-        content: str | list[dict]
+        content: str | list[dict[str, Any]]
         if p.shape == "if_single":
             content = if_prompts.if_single_prompt(p.base.text, p.instructions)
         else:
@@ -258,7 +258,7 @@ def two_turn_answer_requests(firsts: Sequence[str]) -> list[Request]:
     return [(f"two_turn/{i}", templates.user(q), "answer") for i, q in enumerate(firsts)]
 
 
-def followup_requests(firsts: Sequence[str], answers: dict[str, str], skipped: Counter) -> list[Request]:
+def followup_requests(firsts: Sequence[str], answers: dict[str, str], skipped: Counter[str]) -> list[Request]:
     """Follow-up requests for the exchanges whose answer is usable (others counted as skipped)."""
     reqs = []
     for i, q in enumerate(firsts):
@@ -271,8 +271,8 @@ def followup_requests(firsts: Sequence[str], answers: dict[str, str], skipped: C
 
 
 def two_turn_rows(
-    firsts: Sequence[str], answers: dict[str, str], followups: dict[str, str], skipped: Counter
-) -> list[dict]:
+    firsts: Sequence[str], answers: dict[str, str], followups: dict[str, str], skipped: Counter[str]
+) -> list[dict[str, Any]]:
     rows = []
     for i, q in enumerate(firsts):
         answer = clean_answer(reply(answers, f"two_turn/{i}"))
@@ -297,8 +297,8 @@ def two_turn_rows(
 
 
 def role_play(
-    ask: Ask, openers: list[dict], personas: list[dict], turns: int, skipped: Counter
-) -> list[tuple[dict, dict, list[dict]]]:
+    ask: Ask, openers: list[dict[str, Any]], personas: list[dict[str, Any]], turns: int, skipped: Counter[str]
+) -> list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
     """Run the dialogues: (opener row, persona, messages) for each that reached ``turns`` user turns.
 
     Args:
@@ -333,7 +333,9 @@ def role_play(
     return [(openers[i], personas[i], msgs) for i, msgs in sorted(live.items())]
 
 
-def pick_openers(rows: list[dict], count: int, names: list[str], seed: int) -> tuple[list[dict], list[dict]]:
+def pick_openers(
+    rows: list[dict[str, Any]], count: int, names: list[str], seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``count`` single-turn training prompts (seeded shuffle) and a persona for each (seeded choice)."""
     rng = random.Random(seed)
     singles = [r for r in rows if r.get("split", "train") == "train" and len(r["messages"]) == 1]

@@ -12,10 +12,9 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
-from flywheel.config import Config, expand, to_dict
+from flywheel.config import Config, builtin_or_path, expand, to_dict
 from flywheel.errors import FlywheelError
 from flywheel.store import Store, fingerprint, read_jsonl
 
@@ -89,7 +88,9 @@ def lineage(ctx: Context, stage: str, fp: str, **extra: Any) -> dict:
 def write_parts(ctx: Context, stage: str, fp: str, rows: Iterable[dict], part_size: int = 1000) -> dict:
     """Write rows in parts under ``{stage}/{fp}/``; returns the output record for the manifest."""
     base = ctx.store.uri(f"round-{ctx.round:03d}", stage, fp)
-    parts, total, chunk = [], 0, []
+    parts: list[dict] = []
+    chunk: list[dict] = []
+    total = 0
 
     def flush():
         nonlocal total
@@ -115,13 +116,6 @@ def read_output(ctx: Context, man: dict, name: str) -> Iterator[dict]:
         raise FlywheelError(f"stage {man['stage']}: no output {name!r}")
     for part in out["parts"]:
         yield from ctx.store.read_jsonl(part["uri"])
-
-
-def builtin_or_path(spec: str) -> str:
-    """``builtin:NAME`` names a file shipped in ``flywheel/data``; anything else is a path/URI."""
-    if spec.startswith("builtin:"):
-        return str(resources.files("flywheel") / "data" / spec.split(":", 1)[1])
-    return expand(spec)
 
 
 def read_prompt_file(spec: str) -> list[dict]:

@@ -53,7 +53,8 @@ def run(ctx: Context) -> dict:
         )
         if "llm_pairs" in jman["outputs"]:
             pairs = merge_llm_pairs(pairs, list(read_output(ctx, jman, "llm_pairs")), pair_stats.by_judge)
-        dialogues, dropped = ([], 0)
+        dialogues: list[dict] = []
+        dropped = 0
         if "dialogues_scored" in jman["outputs"]:
             dialogues, dropped = select_dialogues(read_output(ctx, jman, "dialogues_scored"), jc.dialogue_threshold)
         sft = [{**r, "lineage": lin} for r in sft + dialogues]

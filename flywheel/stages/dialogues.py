@@ -19,9 +19,9 @@ from collections import Counter
 
 from flywheel.sdg.pipelines import pick_openers, role_play
 from flywheel.sdg.rows import prompt_id
+from flywheel.stages.asker import StepAsker, sampling_hash
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 from flywheel.stages.roles import engines, generator, model_dir
-from flywheel.stages.sdg_engine import StepAsker, sampling_hash
 
 
 def run(ctx: Context) -> dict:

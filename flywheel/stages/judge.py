@@ -11,6 +11,7 @@ both orders agree (Nemotron-4 340B, sec. 3.2.3). The raw verdicts (``llm_verdict
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flywheel.judges.attributes import ATTRIBUTES, aggregate
 from flywheel.judges.llm_select import judge_requests, pairwise_select
@@ -29,7 +30,7 @@ def judge_model(ctx: Context) -> dict:
     return {"uri": spec, "id": f"llm:{os.path.basename(spec.rstrip('/'))}"}
 
 
-def undecided(scored: list[dict]) -> list[dict]:
+def undecided(scored: list[dict]) -> list[Any]:
     """Rows of prompts that ground truth does not settle (no verified-True beside a verified-False response)."""
     keep = []
     for group in group_by_prompt(scored).values():

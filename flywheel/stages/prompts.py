@@ -4,7 +4,7 @@ Nemotron-4 340B report, section 3.2.1: open Q&A (topics -> subtopics -> question
 per document type (refined), closed Q&A over supplied documents, math and Python problems from keywords,
 verifiable instruction-following prompts (single-turn, multi-turn, second-turn revision) and two-turn prompts.
 The pipelines live in :mod:`flywheel.sdg.pipelines` (builders/collectors around one ``ask``); every
-generation step streams its replies to parts (:class:`flywheel.stages.sdg_engine.StepAsker`), so a killed stage
+generation step streams its replies to parts (:class:`flywheel.stages.asker.StepAsker`), so a killed stage
 resumes without regenerating finished batches. The rows then pass the quality filters one at a time (length,
 format, refusal, exact and near-duplicate removal) on their way to the output parts; each filter's removals
 are stage metrics, which ``run_once`` logs to MLflow.
@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from flywheel.config import builtin_or_path
 from flywheel.errors import FlywheelError
 from flywheel.sdg import templates
 from flywheel.sdg.config import SDGConfig, with_defaults
@@ -42,9 +43,9 @@ from flywheel.sdg.pipelines import (
 )
 from flywheel.sdg.quality import ExactDeduper, NearDeduper, is_refusal, is_well_formed, last_text, row_text
 from flywheel.sdg.rows import make_prompt_row, split_for
-from flywheel.stages.common import Context, builtin_or_path, lineage, read_prompt_file, run_once, section, write_parts
+from flywheel.stages.asker import StepAsker, sampling_hash
+from flywheel.stages.common import Context, lineage, read_prompt_file, run_once, section, write_parts
 from flywheel.stages.roles import engines, generator, model_dir
-from flywheel.stages.sdg_engine import StepAsker, sampling_hash
 from flywheel.store import fingerprint, read_jsonl
 
 log = logging.getLogger("flywheel")

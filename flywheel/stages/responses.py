@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from itertools import islice
 
+from flywheel.stages.asker import even_batches, sampling_hash
 from flywheel.stages.common import Context, lineage, map_parts, read_output, run_once, section
 from flywheel.stages.roles import engines, generator, model_dir
-from flywheel.stages.sdg_engine import even_batches, sampling_hash
 
 
 def response_models(ctx: Context) -> list[dict]:

@@ -129,7 +129,7 @@ def plan_jobs(
     return plan, jobs
 
 
-def run(ctx: Context) -> dict:
+def run(ctx: Context) -> dict | None:
     """Plan the chain, skip what is done, train the rest in one fit. Returns the last stage's manifest."""
     from flywheel.engines.ray_train import run_training
 

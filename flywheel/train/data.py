@@ -16,12 +16,16 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from flywheel.errors import FlywheelError
 from flywheel.store import read_jsonl
 from flywheel.train.losses import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 MIN_PROMPT_TOKENS = 8  # left-truncation keeps at least this many prompt tokens (the assistant header)
 
@@ -50,11 +54,17 @@ class PairExample:
     index: int
 
 
-def _render(tokenizer, messages: Sequence[dict], generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
+def _render(tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, Any]], generation_prompt: bool) -> str:
+    # tokenize=False renders text; the stubs type the conversation as string-valued messages only
+    conversation = cast("list[dict[str, str]]", list(messages))
+    return cast(
+        str, tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=generation_prompt)
+    )
 
 
-def assistant_spans(tokenizer, messages: Sequence[dict], last_only: bool) -> tuple[str, list[tuple[int, int]]]:
+def assistant_spans(
+    tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, Any]], last_only: bool
+) -> tuple[str, list[tuple[int, int]]]:
     """Render ``messages`` and return ``(text, [(start_char, end_char), ...])`` of the trained assistant turns.
 
     Raises:
@@ -78,7 +88,9 @@ def assistant_spans(tokenizer, messages: Sequence[dict], last_only: bool) -> tup
     return text, spans
 
 
-def encode_dialogue(tokenizer, messages: Sequence[dict], last_only: bool = False) -> Encoded:
+def encode_dialogue(
+    tokenizer: PreTrainedTokenizerBase, messages: Sequence[dict[str, Any]], last_only: bool = False
+) -> Encoded:
     """Tokenize a dialogue with its chat template; label the assistant turns (or only the last one).
 
     Args:
@@ -149,7 +161,7 @@ def truncate_pair(chosen: Encoded, rejected: Encoded, max_len: int, policy: str)
     return _cut(chosen, keep_p, min(rc, max_len - keep_p)), _cut(rejected, keep_p, min(rl, max_len - keep_p))
 
 
-def _check_messages(messages, where: str) -> None:
+def _check_messages(messages: object, where: str) -> None:
     if not isinstance(messages, list) or not messages:
         raise FlywheelError(f"{where}: 'messages' must be a non-empty list")
     for m in messages:
@@ -159,15 +171,17 @@ def _check_messages(messages, where: str) -> None:
             raise FlywheelError(f"{where}: message content must be a string")
 
 
-def load_rows(paths: Iterable[str]) -> list[dict]:
+def load_rows(paths: Iterable[str]) -> list[dict[str, Any]]:
     """Read JSONL rows from every path, in order."""
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for path in paths:
         rows.extend(read_jsonl(path))
     return rows
 
 
-def sft_examples(tokenizer, rows: Sequence[dict], max_len: int, truncation: str) -> tuple[list[Encoded], int]:
+def sft_examples(
+    tokenizer: PreTrainedTokenizerBase, rows: Sequence[dict[str, Any]], max_len: int, truncation: str
+) -> tuple[list[Encoded], int]:
     """Tokenize SFT rows (every assistant turn labelled). Returns ``(examples, skipped)``.
 
     Rows left with no label token after truncation are skipped and counted.
@@ -183,7 +197,9 @@ def sft_examples(tokenizer, rows: Sequence[dict], max_len: int, truncation: str)
     return out, skipped
 
 
-def pair_examples(tokenizer, rows: Sequence[dict], max_len: int, truncation: str) -> list[PairExample]:
+def pair_examples(
+    tokenizer: PreTrainedTokenizerBase, rows: Sequence[dict[str, Any]], max_len: int, truncation: str
+) -> list[PairExample]:
     """Tokenize preference rows; only the final (chosen / rejected) assistant turn is labelled."""
     out = []
     for n, row in enumerate(rows):
@@ -204,7 +220,9 @@ def pair_examples(tokenizer, rows: Sequence[dict], max_len: int, truncation: str
     return out
 
 
-def mix_sft(general: Sequence[dict], code: Sequence[dict], code_replay: float, seed: int) -> list[dict]:
+def mix_sft(
+    general: Sequence[dict[str, Any]], code: Sequence[dict[str, Any]], code_replay: float, seed: int
+) -> list[dict[str, Any]]:
     """General SFT rows plus a seeded ``code_replay`` share of the code rows, shuffled together.
 
     ``round(code_replay * len(code))`` code rows are drawn, at least one when the share is positive and
@@ -263,7 +281,7 @@ def bucket_batches(lengths: Sequence[int], batch_size: int, seed: int, window: i
     order = list(range(len(lengths)))
     rng.shuffle(order)
     span = max(1, window) * batch_size
-    batches = []
+    batches: list[list[int]] = []
     for w in range(0, len(order), span):
         chunk = sorted(order[w : w + span], key=lambda i: lengths[i], reverse=True)
         batches.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))

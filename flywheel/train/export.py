@@ -13,6 +13,11 @@ import json
 import os
 import shutil
 import uuid
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 META = "flywheel_train.json"
 
@@ -35,19 +40,25 @@ def prune_checkpoints(ckpt_dir: str, keep: str) -> None:
             shutil.rmtree(os.path.join(ckpt_dir, name), ignore_errors=True)
 
 
-def read_meta(out_dir: str) -> dict | None:
+def read_meta(out_dir: str) -> dict[str, Any] | None:
     """``flywheel_train.json`` of a finished export, or ``None``."""
     path = os.path.join(out_dir, META)
     if not os.path.isfile(path):
         return None
     try:
         with open(path) as f:
-            return json.load(f)
+            return cast("dict[str, Any]", json.load(f))
     except (OSError, json.JSONDecodeError):
         return None
 
 
-def export_hf(module, tokenizer, out_dir: str, meta: dict, state_dict: dict | None = None) -> str:
+def export_hf(
+    module: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out_dir: str,
+    meta: dict[str, Any],
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> str:
     """Save ``module`` (or ``state_dict`` into its architecture) and ``tokenizer`` to ``out_dir`` atomically.
 
     Args:

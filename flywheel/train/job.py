@@ -18,7 +18,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 
@@ -27,8 +27,17 @@ from flywheel.store import fingerprint
 from flywheel.train import data as tdata
 from flywheel.train import export, reference
 from flywheel.train.config import StageConfig, validate_stage
-from flywheel.train.loop import TorchEngine, build_optimizer, build_scheduler, plan, train_stage
+from flywheel.train.loop import ModelEngine, TorchEngine, build_optimizer, build_scheduler, plan, train_stage
 from flywheel.train.lora import apply_lora, merged
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+    )
 
 
 @dataclass
@@ -66,15 +75,15 @@ class Runtime(Protocol):
     device: torch.device
 
     def load_model(self, path: str, task: str = "causal_lm") -> torch.nn.Module: ...
-    def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int): ...
-    def export_state_dict(self, engine) -> dict | None: ...
-    def release(self, engine) -> None: ...
-    def gather(self, obj) -> list: ...
+    def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int) -> ModelEngine: ...
+    def export_state_dict(self, engine: ModelEngine) -> dict[str, torch.Tensor] | None: ...
+    def release(self, engine: ModelEngine) -> None: ...
+    def gather(self, obj: Any) -> list[Any]: ...
     def barrier(self) -> None: ...
     def reduce_mean(self, metrics: dict[str, float]) -> dict[str, float]: ...
 
 
-def auto_model_class(task: str):
+def auto_model_class(task: str) -> type[AutoModelForCausalLM] | type[AutoModelForSequenceClassification]:
     """transformers auto class of a job's model: ``causal_lm`` (policy) or ``reward`` (5-output regression head)."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -92,17 +101,17 @@ class LocalRuntime:
     def load_model(self, path: str, task: str = "causal_lm") -> torch.nn.Module:
         return auto_model_class(task).from_pretrained(path, dtype=torch.float32)
 
-    def engine(self, model, stage: StageConfig, total_steps: int) -> TorchEngine:
+    def engine(self, model: torch.nn.Module, stage: StageConfig, total_steps: int) -> TorchEngine:
         opt = build_optimizer(model, stage.lr, stage.weight_decay)
         return TorchEngine(model, opt, build_scheduler(opt, total_steps, stage), stage.grad_accum, stage.max_grad_norm)
 
-    def export_state_dict(self, engine) -> dict | None:
+    def export_state_dict(self, engine: ModelEngine) -> dict[str, torch.Tensor] | None:
         return None
 
-    def release(self, engine) -> None:
+    def release(self, engine: ModelEngine) -> None:
         return None
 
-    def gather(self, obj) -> list:
+    def gather(self, obj: Any) -> list[Any]:
         return [obj]
 
     def barrier(self) -> None:
@@ -141,12 +150,14 @@ def _lora_on(job: TrainJob) -> bool:
     return job.lora is not None and bool(getattr(job.lora, "enabled", False))
 
 
-def _lora_dict(lora: Any) -> dict:
-    d = asdict(lora) if is_dataclass(lora) else dict(lora)
+def _lora_dict(lora: Any) -> dict[str, Any]:
+    d = asdict(cast("DataclassInstance", lora)) if is_dataclass(lora) else dict(lora)
     return {k: list(v) if k == "target_modules" else v for k, v in d.items()}
 
 
-def load_examples(job: TrainJob, tokenizer, code_replay: float) -> tuple[list, int]:
+def load_examples(
+    job: TrainJob, tokenizer: PreTrainedTokenizerBase, code_replay: float
+) -> tuple[list[tdata.Encoded] | list[tdata.PairExample], int]:
     """Tokenized examples of the job (and rows skipped for having nothing to learn after truncation)."""
     rows = tdata.load_rows(job.data)
     if job.kind == "sft":
@@ -156,12 +167,15 @@ def load_examples(job: TrainJob, tokenizer, code_replay: float) -> tuple[list, i
     return tdata.pair_examples(tokenizer, rows, job.stage.max_len, job.stage.truncation), 0
 
 
-def reference_logps(job: TrainJob, examples: list, batch_size: int, pad_id: int, rt: Runtime) -> torch.Tensor:
+def reference_logps(
+    job: TrainJob, examples: list[tdata.PairExample], batch_size: int, pad_id: int, rt: Runtime
+) -> torch.Tensor:
     """Stored reference log-probs ``[N, 2]``; computed once (sharded over ranks) when the cache misses."""
     path = job.ref_logps or f"{job.data[0]}.ref_logps.safetensors"
-    fp = fingerprint(reference.model_fingerprint(job.ref_model), reference.pairs_fingerprint(examples))
+    ref_model = cast(str, job.ref_model)  # run_job refuses DPO/RPO jobs without one
+    fp = fingerprint(reference.model_fingerprint(ref_model), reference.pairs_fingerprint(examples))
     # rank 0's file decides and its tensor is shared, so ranks on other nodes need no copy of the cache
-    cached = rt.gather(reference.load_ref_logps(path, fp) if rt.rank == 0 else None)[0]
+    cached: torch.Tensor | None = rt.gather(reference.load_ref_logps(path, fp) if rt.rank == 0 else None)[0]
     if cached is not None:
         return cached
     from transformers import AutoModelForCausalLM
@@ -169,7 +183,7 @@ def reference_logps(job: TrainJob, examples: list, batch_size: int, pad_id: int,
     t0 = time.perf_counter()
     if rt.rank == 0:  # print: a Ray worker's stdout reaches the driver
         print(f"{job.name}: reference log-probs of {len(examples)} pairs over {rt.world} worker(s)", flush=True)
-    model = AutoModelForCausalLM.from_pretrained(job.ref_model, dtype=torch.float32).to(rt.device)
+    model = AutoModelForCausalLM.from_pretrained(ref_model, dtype=torch.float32).to(rt.device)  # type: ignore[arg-type]
     mine = list(range(rt.rank, len(examples), rt.world))
     vals = reference.compute_ref_logps(model, [examples[i] for i in mine], batch_size, pad_id)
     del model
@@ -203,8 +217,8 @@ def run_job(
     rt: Runtime,
     code_replay: float = 0.0,
     ref_batch_size: int = 8,
-    on_step: Callable[[dict], None] | None = None,
-) -> dict:
+    on_step: Callable[[dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
     """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view).
 
     ``on_step`` receives each optimizer step's metrics, reduced over ranks (every rank calls it).
@@ -231,7 +245,11 @@ def run_job(
         raise FlywheelError(f"train job {job.name} ({', '.join(job.data)}): {err}") from None
     if not examples:
         raise FlywheelError(f"train job {job.name}: no trainable examples in {job.data}")
-    ref = reference_logps(job, examples, ref_batch_size, pad_id, rt) if job.kind != "sft" else None
+    ref = (
+        reference_logps(job, cast("list[tdata.PairExample]", examples), ref_batch_size, pad_id, rt)
+        if job.kind != "sft"
+        else None
+    )
 
     model = rt.load_model(job.init_model)
     if _lora_on(job):
@@ -265,7 +283,7 @@ def run_job(
     return metrics
 
 
-def resume_point(engine, job: TrainJob, fp: str, rt: Runtime) -> tuple[int, Callable[[int], None]]:
+def resume_point(engine: ModelEngine, job: TrainJob, fp: str, rt: Runtime) -> tuple[int, Callable[[int], None]]:
     """(optimizer steps already done, checkpoint function) for a job with fingerprint ``fp``.
 
     A checkpoint in ``{out_dir}.ckpt`` is continued only when its ``job.json`` carries the same fingerprint;
@@ -291,7 +309,15 @@ def resume_point(engine, job: TrainJob, fp: str, rt: Runtime) -> tuple[int, Call
     return start, checkpoint
 
 
-def publish_export(engine, model, tokenizer, job: TrainJob, fp: str, metrics: dict, rt: Runtime) -> None:
+def publish_export(
+    engine: ModelEngine,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    job: TrainJob,
+    fp: str,
+    metrics: dict[str, Any],
+    rt: Runtime,
+) -> None:
     """Gather the weights (ZeRO-3 included), export the HF directory on rank 0, drop the checkpoints."""
     state_dict = rt.export_state_dict(engine)
     if rt.rank == 0:
@@ -299,7 +325,7 @@ def publish_export(engine, model, tokenizer, job: TrainJob, fp: str, metrics: di
         for p in module.parameters():  # exported weights carry no training flags (frozen layers included)
             p.requires_grad_(True)
         export.export_hf(
-            module,
+            cast("PreTrainedModel", module),
             tokenizer,
             job.out_dir,
             {"fingerprint": fp, "job": job.name, "metrics": metrics},

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -31,6 +32,17 @@ from flywheel.train.data import (
 )
 
 KINDS = ("sft", "dpo", "rpo")
+
+
+class ModelEngine(Protocol):
+    """What the loop needs of a model engine (see the module docstring): a DeepSpeed engine or a TorchEngine."""
+
+    def __call__(self, **inputs: Any) -> Any: ...
+    def backward(self, loss: torch.Tensor) -> object: ...
+    def step(self) -> object: ...
+    def get_lr(self) -> Sequence[float]: ...
+    def save_checkpoint(self, save_dir: str, tag: str, client_state: dict[str, Any]) -> object: ...
+    def load_checkpoint(self, load_dir: str) -> tuple[str | None, dict[str, Any] | None]: ...
 
 
 def lr_lambda(total_steps: int, warmup_steps: int, schedule: str) -> Callable[[int], float]:
@@ -65,7 +77,9 @@ def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> t
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
-def build_scheduler(optimizer, total_steps: int, stage: StageConfig) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, stage: StageConfig
+) -> torch.optim.lr_scheduler.LambdaLR:
     warmup = math.ceil(stage.warmup_ratio * total_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps, warmup, stage.lr_schedule))
 
@@ -81,11 +95,11 @@ class TorchEngine:
     max_grad_norm: float = 1.0
     micro_steps: int = 0
 
-    def __call__(self, **inputs):
+    def __call__(self, **inputs: Any) -> Any:
         return self.module(**inputs)
 
     def backward(self, loss: torch.Tensor) -> None:
-        (loss / self.grad_accum).backward()
+        (loss / self.grad_accum).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
 
     def step(self) -> None:
         self.micro_steps += 1
@@ -101,7 +115,7 @@ class TorchEngine:
     def get_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
-    def save_checkpoint(self, save_dir: str, tag: str, client_state: dict) -> None:
+    def save_checkpoint(self, save_dir: str, tag: str, client_state: dict[str, Any]) -> None:
         os.makedirs(os.path.join(save_dir, tag), exist_ok=True)
         state = {
             "module": self.module.state_dict(),
@@ -117,7 +131,7 @@ class TorchEngine:
             f.write(tag)
         os.replace(os.path.join(save_dir, "latest.tmp"), os.path.join(save_dir, "latest"))
 
-    def load_checkpoint(self, load_dir: str) -> tuple[str | None, dict | None]:
+    def load_checkpoint(self, load_dir: str) -> tuple[str | None, dict[str, Any] | None]:
         latest = os.path.join(load_dir, "latest")
         if not os.path.isfile(latest):
             return None, None
@@ -145,7 +159,7 @@ def plan(lengths: Sequence[int], stage: StageConfig, world: int) -> tuple[int, i
     return per_epoch, max(1, math.ceil(stage.epochs * per_epoch / stage.grad_accum))
 
 
-def micro_batches(lengths: Sequence[int], stage: StageConfig, rank: int, world: int):
+def micro_batches(lengths: Sequence[int], stage: StageConfig, rank: int, world: int) -> Iterator[list[int]]:
     """Endless stream of this rank's index batches: epoch ``e`` is bucketed with seed ``stage.seed + e``."""
     epoch = 0
     while True:
@@ -159,7 +173,7 @@ class StepResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def label_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def label_logits(model: Callable[..., Any], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward ``model`` keeping only the logits that predict label tokens (and what lies between them).
 
     On small models the LM head and the log-softmax over the vocabulary are most of a step; prompt positions
@@ -180,7 +194,7 @@ def label_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, t
     return out.logits, labels[:, t - keep :]
 
 
-def sft_step(engine, batch: dict[str, torch.Tensor], stage: StageConfig) -> StepResult:
+def sft_step(engine: ModelEngine, batch: dict[str, torch.Tensor], stage: StageConfig) -> StepResult:
     """Forward one SFT micro-batch; loss = batch mean of per-example NLL (``stage.sft_reduction``)."""
     logits, labels = label_logits(engine, batch)
     nll = losses.sft_nll(logits, labels, stage.sft_reduction)
@@ -189,7 +203,7 @@ def sft_step(engine, batch: dict[str, torch.Tensor], stage: StageConfig) -> Step
 
 
 def preference_step(
-    engine, batch: dict[str, torch.Tensor], ref: torch.Tensor, stage: StageConfig, kind: str
+    engine: ModelEngine, batch: dict[str, torch.Tensor], ref: torch.Tensor, stage: StageConfig, kind: str
 ) -> StepResult:
     """Forward one DPO/RPO micro-batch (``[chosen; rejected]`` rows) against stored reference log-probs.
 
@@ -221,7 +235,7 @@ def preference_step(
     return StepResult(loss, metrics)
 
 
-def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+def _to(batch: dict[str, torch.Tensor], device: torch.device | str | None) -> dict[str, torch.Tensor]:
     return batch if device is None else {k: v.to(device) for k, v in batch.items()}
 
 
@@ -231,7 +245,7 @@ def _mean_dicts(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def train_stage(
-    engine,
+    engine: ModelEngine,
     kind: str,
     examples: Sequence[Encoded] | Sequence[PairExample],
     stage: StageConfig,
@@ -244,7 +258,7 @@ def train_stage(
     checkpoint: Callable[[int], None] | None = None,
     reduce_mean: Callable[[dict[str, float]], dict[str, float]] = lambda d: d,
     on_step: Callable[[dict[str, float]], None] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Train ``engine`` on ``examples`` for one stage; return summary metrics and the per-step history.
 
     Args:
@@ -266,11 +280,11 @@ def train_stage(
     def step_fn(idx: list[int]) -> tuple[StepResult, int]:
         picked = [examples[i] for i in idx]
         if kind == "sft":
-            batch = _to(collate_sft(picked, pad_id), device)
+            batch = _to(collate_sft(cast("list[Encoded]", picked), pad_id), device)
             result = sft_step(engine, batch, stage)
         else:
-            batch = collate_pairs(picked, pad_id)
-            ref = ref_logps[batch["index"]]
+            batch = collate_pairs(cast("list[PairExample]", picked), pad_id)
+            ref = cast(torch.Tensor, ref_logps)[batch["index"]]  # checked above: DPO/RPO have ref_logps
             batch = _to(batch, device)
             result = preference_step(engine, batch, ref if device is None else ref.to(device), stage, kind)
         return result, int(batch["attention_mask"].sum())
@@ -291,7 +305,7 @@ def train_stage(
 
 
 def run_steps(
-    engine,
+    engine: ModelEngine,
     lengths: Sequence[int],
     stage: StageConfig,
     step_fn: Callable[[list[int]], tuple[StepResult, int]],
@@ -343,9 +357,11 @@ def run_steps(
     return history, total_steps, time.perf_counter() - t_start
 
 
-def summarize(history: list[dict], kind: str, total_steps: int, start_step: int, seconds: float, n: int) -> dict:
+def summarize(
+    history: list[dict[str, float]], kind: str, total_steps: int, start_step: int, seconds: float, n: int
+) -> dict[str, Any]:
     """Stage metrics: last step's values, means over the last quarter of steps, throughput and the history."""
-    out: dict = {"kind": kind, "steps": total_steps, "resumed_from_step": start_step, "examples": n}
+    out: dict[str, Any] = {"kind": kind, "steps": total_steps, "resumed_from_step": start_step, "examples": n}
     out["train_seconds"] = seconds
     if history:
         tail = history[-max(1, len(history) // 4) :]

@@ -7,11 +7,17 @@ vLLM load like a fully fine-tuned checkpoint. Reference log-probs come from the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
 from flywheel.errors import FlywheelError
+
+
+class _Mergeable(Protocol):
+    """A peft-wrapped model: folds its adapters into the base weights and returns the base model."""
+
+    def merge_and_unload(self) -> torch.nn.Module: ...
 
 
 def apply_lora(model: torch.nn.Module, cfg: Any) -> torch.nn.Module:
@@ -42,7 +48,7 @@ def apply_lora(model: torch.nn.Module, cfg: Any) -> torch.nn.Module:
 def merged(module: torch.nn.Module) -> torch.nn.Module:
     """The plain transformers model to export: adapters folded into the weights when ``module`` has them."""
     if hasattr(module, "merge_and_unload"):
-        return module.merge_and_unload()
+        return cast(_Mergeable, module).merge_and_unload()
     return module
 
 

@@ -13,6 +13,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from safetensors import safe_open
@@ -57,7 +58,9 @@ def pairs_fingerprint(examples: Sequence[PairExample]) -> str:
 
 
 @torch.no_grad()
-def compute_ref_logps(model, examples: Sequence[PairExample], batch_size: int, pad_id: int) -> torch.Tensor:
+def compute_ref_logps(
+    model: torch.nn.Module, examples: Sequence[PairExample], batch_size: int, pad_id: int
+) -> torch.Tensor:
     """Forward-only pass of the reference ``model`` over ``examples``; returns ``[len(examples), 2]``.
 
     Row ``i`` holds (chosen, rejected) summed log-probs of ``examples[i]``. Pairs run in length order to
@@ -94,7 +97,7 @@ def load_ref_logps(path: str, fingerprint: str) -> torch.Tensor | None:
         with safe_open(path, framework="pt") as f:
             if (f.metadata() or {}).get("fingerprint") != fingerprint:
                 return None
-            return f.get_tensor("logps")
+            return cast(torch.Tensor, f.get_tensor("logps"))
     except Exception:  # a torn or foreign file is a cache miss, not an error
         return None
 

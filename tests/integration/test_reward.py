@@ -46,7 +46,7 @@ def test_vllm_pooling_scores_match_transformers(tiny_reward_dir, ray_local):
     from flywheel.config import RayConfig
     from flywheel.engines.reward_scoring import vllm_scorer
     from flywheel.judges.attributes import aggregate
-    from flywheel.reward.score import HFRewardScorer
+    from flywheel.reward.hf_scorer import HFRewardScorer
 
     expected = HFRewardScorer(tiny_reward_dir, batch_size=2).score(CONVERSATIONS)
     score, close = vllm_scorer(tiny_reward_dir, _engine_cfg(), RayConfig(num_cpus=2))

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 GROUPS = {
-    "core": ["flywheel.store", "flywheel.config", "flywheel.evals.gate", "flywheel.errors"],
+    "core": ["flywheel.store", "flywheel.config", "flywheel.evals.gate", "flywheel.errors", "flywheel.rounds"],
     "train": [
         "flywheel.train.losses",
         "flywheel.train.data",
@@ -22,6 +22,8 @@ GROUPS = {
         "flywheel.reward.data",
         "flywheel.reward.loop",
         "flywheel.reward.job",
+        "flywheel.reward.losses",
+        "flywheel.reward.model",
     ],
     "judges": [
         "flywheel.judges.attributes",
@@ -42,6 +44,7 @@ GROUPS = {
             "if_prompts",
             "instructions",
             "parse",
+            "pipelines",
             "rows",
             "two_turn",
         )
@@ -50,10 +53,26 @@ GROUPS = {
         "flywheel.reward.helpsteer_set",
         "flywheel.reward.pairs",
         "flywheel.reward.accuracy",
-        "flywheel.reward.score",
+        "flywheel.reward.hf_scorer",
         "flywheel.reward.config",
         "flywheel.reward.drivers",
         "flywheel.reward.commands",
+    ],
+    "stages": [
+        "flywheel.stages." + m
+        for m in (
+            "common",
+            "roles",
+            "asker",
+            "prompts",
+            "dialogues",
+            "responses",
+            "judge",
+            "datasets",
+            "training",
+            "evaluate",
+            "promote",
+        )
     ],
     "ops": [
         "flywheel.ops.compare",

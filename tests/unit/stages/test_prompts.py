@@ -11,9 +11,9 @@ from flywheel.config import load_config
 from flywheel.errors import FlywheelError
 from flywheel.sdg.config import SDGConfig
 from flywheel.sdg.rows import make_prompt_row
+from flywheel.stages.asker import StepAsker, even_batches
 from flywheel.stages.common import Context
 from flywheel.stages.prompts import quality_filter, read_documents, synthesize
-from flywheel.stages.sdg_engine import StepAsker, even_batches
 from flywheel.store import Store
 
 DOC = "The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It is 330 metres tall."

@@ -51,7 +51,7 @@ class _OnDemand:
     def map(self, *args: Any, **kwargs: Any) -> None:
         if self.pool is None:
             self.pool = self.get_pool()
-        self.pool.map(*args, **kwargs)
+        self.pool.map(*args, **kwargs)  # type: ignore[attr-defined]
 
 
 class StepAsker:

@@ -1,8 +1,9 @@
-"""The judge stage's LLM-judge path with a scripted judge in place of the vLLM pool."""
+"""The judge stage (LLM-judge path with a scripted judge in place of the vLLM pool) and the datasets stage merge."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from flywheel.config import load_config
 from flywheel.stages.common import Context, read_output
@@ -83,3 +84,48 @@ def test_llm_judge_keeps_pairs_both_orders_agree_on(tmp_path):
     assert ctx.engines.released == ["reward"]
     verdicts = list(read_output(ctx, {"stage": "judge", "outputs": outputs}, "llm_verdicts"))
     assert len(verdicts) == 2 and all("[[" in v["text_ab"] and "[[" in v["text_ba"] for v in verdicts)
+
+
+def _scored(pid, text, verified, reward):
+    return {
+        "prompt_id": pid,
+        "verified": verified,
+        "reward": reward,
+        "messages": [{"role": "user", "content": pid}, {"role": "assistant", "content": text}],
+    }
+
+
+def test_llm_judge_sees_only_prompts_ground_truth_leaves_open():
+    from flywheel.stages.judge import undecided
+
+    rows = [
+        _scored("p1", "a", True, 1.0),
+        _scored("p1", "b", False, 2.0),  # settled by the verifier
+        _scored("p2", "a", True, 1.0),
+        _scored("p2", "b", None, 2.0),  # no verified-False: open
+        _scored("p3", "a", None, 1.0),
+        _scored("p3", "b", None, 0.5),
+    ]
+    assert [(r["prompt_id"], r["messages"][-1]["content"]) for r in undecided(rows)] == [
+        ("p2", "a"),
+        ("p2", "b"),
+        ("p3", "a"),
+        ("p3", "b"),
+    ]
+
+
+def test_datasets_keep_verifier_pairs_and_replace_reward_pairs_by_llm_pairs():
+    from flywheel.stages.datasets import merge_llm_pairs
+
+    pairs = [{"prompt_id": "p1", "judge": "verifier"}, {"prompt_id": "p2", "judge": "reward_model"}]
+    llm = [
+        {"prompt_id": "p1", "judge": "llm_judge", "lineage": {}},  # p1 is settled by ground truth
+        {"prompt_id": "p3", "judge": "llm_judge", "reward_chosen": 1.5, "reward_rejected": 0.5, "lineage": {}},
+    ]
+    counts = Counter({"verifier": 1, "reward_model": 1})
+    merged = merge_llm_pairs(pairs, llm, counts)
+    assert merged == [
+        {"prompt_id": "p1", "judge": "verifier"},
+        {"prompt_id": "p3", "judge": "llm_judge", "reward_chosen": 1.5, "reward_rejected": 0.5},
+    ]
+    assert counts == Counter({"verifier": 1, "llm_judge": 1})
