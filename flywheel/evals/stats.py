@@ -215,7 +215,8 @@ def gate(
             why = (f"within tolerance {tolerance:g}" if ok
                    else f"regresses beyond tolerance {tolerance:g}")
         stats[name] = {**boot, "mean_candidate": math.fsum(xs) / len(xs),
-                       "mean_baseline": math.fsum(ys) / len(ys), "wins": sign["wins"], "losses": sign["losses"], "ties": sign["ties"],
+                       "mean_baseline": math.fsum(ys) / len(ys), "wins": sign["wins"],
+                       "losses": sign["losses"], "ties": sign["ties"],
                        "sign_p_value": sign["p_value"], "role": role, "higher_is_better": higher,
                        "ok": ok}
         parts.append(f"{name} ({role}) {_fmt(boot)} {why}")

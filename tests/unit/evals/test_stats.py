@@ -10,7 +10,6 @@ import pytest
 from flywheel.errors import FlywheelError
 from flywheel.evals.stats import gate, paired_bootstrap, sign_test
 
-
 # ---- sign test -----------------------------------------------------------------------------------
 
 def _pairs(wins: int, losses: int, ties: int = 0) -> tuple[list[float], list[float]]:
