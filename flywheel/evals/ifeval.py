@@ -37,8 +37,7 @@ def loose_variants(response: str) -> list[str]:
 
     def trims(text: str) -> list[str]:
         lines = text.split("\n")
-        return [text, "\n".join(lines[1:]).strip(), "\n".join(lines[:-1]).strip(),
-                "\n".join(lines[1:-1]).strip()]
+        return [text, "\n".join(lines[1:]).strip(), "\n".join(lines[:-1]).strip(), "\n".join(lines[1:-1]).strip()]
 
     return trims(response) + trims(response.replace("*", ""))
 
@@ -62,8 +61,7 @@ def score_response(response: str, instructions: Sequence[Mapping[str, Any]]) -> 
     Raises:
         FlywheelError: no instructions, a malformed instruction, or a non-string response.
     """
-    if isinstance(instructions, (str, bytes, Mapping)) or not isinstance(instructions, Sequence) \
-            or not instructions:
+    if isinstance(instructions, (str, bytes, Mapping)) or not isinstance(instructions, Sequence) or not instructions:
         raise FlywheelError("ifeval: a prompt needs a non-empty list of instructions")
     variants = loose_variants(response)
     kinds, strict, loose = [], [], []
@@ -73,8 +71,7 @@ def score_response(response: str, instructions: Sequence[Mapping[str, Any]]) -> 
         kinds.append(ins["kind"])
         strict.append(_followed(response, ins))
         loose.append(strict[-1] or any(_followed(v, ins) for v in variants[1:]))
-    return {"kinds": kinds, "strict": strict, "loose": loose,
-            "prompt_strict": all(strict), "prompt_loose": all(loose)}
+    return {"kinds": kinds, "strict": strict, "loose": loose, "prompt_strict": all(strict), "prompt_loose": all(loose)}
 
 
 def aggregate(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -103,11 +100,11 @@ def aggregate(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         prompts += 1
         prompt_strict += all(strict)
         prompt_loose += all(loose)
-        for kind, s, l in zip(kinds, strict, loose):
+        for kind, ok_strict, ok_loose in zip(kinds, strict, loose):
             tally = per_kind.setdefault(kind, {"n": 0, "strict": 0, "loose": 0})
             tally["n"] += 1
-            tally["strict"] += bool(s)
-            tally["loose"] += bool(l)
+            tally["strict"] += bool(ok_strict)
+            tally["loose"] += bool(ok_loose)
     if not prompts:
         raise FlywheelError("ifeval.aggregate: no results")
     n_ins = sum(t["n"] for t in per_kind.values())
@@ -118,6 +115,8 @@ def aggregate(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "instruction_level_loose": sum(t["loose"] for t in per_kind.values()) / n_ins,
         "prompts": prompts,
         "instructions": n_ins,
-        "per_kind": {k: {"n": t["n"], "strict": t["strict"] / t["n"], "loose": t["loose"] / t["n"]}
-                     for k, t in sorted(per_kind.items())},
+        "per_kind": {
+            k: {"n": t["n"], "strict": t["strict"] / t["n"], "loose": t["loose"] / t["n"]}
+            for k, t in sorted(per_kind.items())
+        },
     }

@@ -40,8 +40,9 @@ def _scores(values: Any, what: str) -> list[float]:
 def _paired(a: Any, b: Any, what: str) -> tuple[list[float], list[float]]:
     xs, ys = _scores(a, f"{what} candidate"), _scores(b, f"{what} baseline")
     if len(xs) != len(ys):
-        raise FlywheelError(f"{what}: candidate has {len(xs)} scores, baseline {len(ys)}; "
-                            "paired scores must cover the same prompts")
+        raise FlywheelError(
+            f"{what}: candidate has {len(xs)} scores, baseline {len(ys)}; paired scores must cover the same prompts"
+        )
     if not xs:
         raise FlywheelError(f"{what}: no scores")
     return xs, ys
@@ -208,17 +209,22 @@ def gate(
         role = "primary" if name == primary else "guard"
         if role == "primary":
             ok = boot["low"] > 0
-            why = (f"improves at {confidence:.0%}" if ok
-                   else f"interval does not clear 0 at {confidence:.0%}")
+            why = f"improves at {confidence:.0%}" if ok else f"interval does not clear 0 at {confidence:.0%}"
         else:
             ok = boot["delta"] >= -tolerance
-            why = (f"within tolerance {tolerance:g}" if ok
-                   else f"regresses beyond tolerance {tolerance:g}")
-        stats[name] = {**boot, "mean_candidate": math.fsum(xs) / len(xs),
-                       "mean_baseline": math.fsum(ys) / len(ys), "wins": sign["wins"],
-                       "losses": sign["losses"], "ties": sign["ties"],
-                       "sign_p_value": sign["p_value"], "role": role, "higher_is_better": higher,
-                       "ok": ok}
+            why = f"within tolerance {tolerance:g}" if ok else f"regresses beyond tolerance {tolerance:g}"
+        stats[name] = {
+            **boot,
+            "mean_candidate": math.fsum(xs) / len(xs),
+            "mean_baseline": math.fsum(ys) / len(ys),
+            "wins": sign["wins"],
+            "losses": sign["losses"],
+            "ties": sign["ties"],
+            "sign_p_value": sign["p_value"],
+            "role": role,
+            "higher_is_better": higher,
+            "ok": ok,
+        }
         parts.append(f"{name} ({role}) {_fmt(boot)} {why}")
     promoted = all(s["ok"] for s in stats.values())
     reason = ("promote: " if promoted else "hold: ") + "; ".join(parts)

@@ -46,8 +46,7 @@ IF_FILE, MATH_FILE, TASKS_FILE = "eval_if.jsonl", "eval_math.jsonl", "eval_if_ta
 PROMPTS_PER_TASK = 3
 PROBLEMS_PER_FAMILY = 12
 MIN_CONTAIN_WORDS = 4
-MATH_SUFFIX = ("Work it out step by step, then end with a final line of the form \"Answer: N\", "
-               "where N is a whole number.")
+MATH_SUFFIX = 'Work it out step by step, then end with a final line of the form "Answer: N", where N is a whole number.'
 
 Row = dict[str, Any]
 
@@ -89,9 +88,12 @@ def _pair_ok(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
     px = x["params"]
     if x["kind"] == "letter_frequency" and px["relation"] == "less than":
         return px["letter"] not in _required_text(y)
-    if x["kind"] == "sentence_count" and px["relation"] == "less than" \
-            and y["kind"] in ("paragraphs", "sections", "bullets"):
-        return px["n"] > y["params"]["n"]
+    if (
+        x["kind"] == "sentence_count"
+        and px["relation"] == "less than"
+        and y["kind"] in ("paragraphs", "sections", "bullets")
+    ):
+        return bool(px["n"] > y["params"]["n"])
     return True
 
 
@@ -124,85 +126,148 @@ def build_if(seed: int = SEED, tasks: list[str] | None = None) -> list[Row]:
     for i in range(PROMPTS_PER_TASK * len(tasks)):
         instructions = _instruction_set(rng, kinds[i % len(kinds)], rng.randint(1, 3))
         prompt = if_single_prompt(tasks[i % len(tasks)], instructions)
-        rows.append({"id": f"eval-if-{i + 1:04d}", "messages": [{"role": "user", "content": prompt}],
-                     "meta": {"instructions": instructions}})
+        rows.append(
+            {
+                "id": f"eval-if-{i + 1:04d}",
+                "messages": [{"role": "user", "content": prompt}],
+                "meta": {"instructions": instructions},
+            }
+        )
     return rows
 
 
 # ---- math suite ---------------------------------------------------------------------------------
 
-NAMES = ("Marisol", "Tobias", "Priya", "Oskar", "Leilani", "Mateo", "Ingrid", "Rashid", "Noor",
-         "Callum", "Yuki", "Zanele", "Bruno", "Amara", "Soren", "Talia")
+NAMES = (
+    "Marisol",
+    "Tobias",
+    "Priya",
+    "Oskar",
+    "Leilani",
+    "Mateo",
+    "Ingrid",
+    "Rashid",
+    "Noor",
+    "Callum",
+    "Yuki",
+    "Zanele",
+    "Bruno",
+    "Amara",
+    "Soren",
+    "Talia",
+)
 Problem = tuple[str, int]
 
 
 def _discount(r: random.Random, who: str) -> Problem:
     price, pct, fee = 20 * r.randint(3, 20), r.choice((10, 20, 25, 50)), r.randint(3, 12)
     thing = r.choice(("desk lamp", "backpack", "rug", "tent", "desk chair", "bookshelf"))
-    return ((f"{who} orders a {thing} listed at ${price}. The shop takes {pct}% off the listed price "
+    return (
+        (
+            f"{who} orders a {thing} listed at ${price}. The shop takes {pct}% off the listed price "
             f"and then adds a flat delivery charge of ${fee}. What does {who} pay altogether, in "
-            "dollars?"), price - price * pct // 100 + fee)
+            "dollars?"
+        ),
+        price - price * pct // 100 + fee,
+    )
 
 
 def _ride(r: random.Random, who: str) -> Problem:
     v, h, extra = r.randint(12, 24), r.randint(2, 4), r.randint(5, 30)
-    return ((f"{who} cycles at a steady {v} kilometres per hour for {h} hours, stops for lunch, then "
+    return (
+        (
+            f"{who} cycles at a steady {v} kilometres per hour for {h} hours, stops for lunch, then "
             f"rides another {extra} kilometres to a campsite. How long is the whole ride in "
-            "kilometres?"), v * h + extra)
+            "kilometres?"
+        ),
+        v * h + extra,
+    )
 
 
 def _ages(r: random.Random, who: str) -> Problem:
     other = r.choice([n for n in NAMES if n != who])
     age, gap, years = r.randint(12, 40), r.randint(2, 9), r.randint(3, 15)
-    return ((f"{who} is {age} years old and {other} is {gap} years younger than {who}. What will "
-            f"their ages add up to {years} years from now?"), age + (age - gap) + 2 * years)
+    return (
+        (
+            f"{who} is {age} years old and {other} is {gap} years younger than {who}. What will "
+            f"their ages add up to {years} years from now?"
+        ),
+        age + (age - gap) + 2 * years,
+    )
 
 
 def _leftover_rolls(r: random.Random, who: str) -> Problem:
     trays, per, box = r.randint(3, 9), r.randint(6, 14), r.randint(4, 9)
     if trays * per % box == 0:
         per += 1
-    return ((f"A bakery bakes {trays} trays with {per} rolls on each tray. The rolls go into boxes "
-            f"of {box}, and only full boxes leave the shop. How many rolls stay behind?"),
-            trays * per % box)
+    return (
+        (
+            f"A bakery bakes {trays} trays with {per} rolls on each tray. The rolls go into boxes "
+            f"of {box}, and only full boxes leave the shop. How many rolls stay behind?"
+        ),
+        trays * per % box,
+    )
 
 
 def _flour(r: random.Random, who: str) -> Problem:
     grams, kilos, bags = r.choice((250, 300, 400, 450, 600, 700)), r.choice((2, 3, 5)), r.randint(2, 6)
-    return ((f"One loaf of {who}'s bread recipe uses {grams} grams of flour. The pantry holds {bags} "
+    return (
+        (
+            f"One loaf of {who}'s bread recipe uses {grams} grams of flour. The pantry holds {bags} "
             f"bags of flour weighing {kilos} kilograms each. How many complete loaves can be "
-            "baked?"), bags * kilos * 1000 // grams)
+            "baked?"
+        ),
+        bags * kilos * 1000 // grams,
+    )
 
 
 def _wages(r: random.Random, who: str) -> Problem:
     hours, rate, weeks = r.randint(8, 25), r.randint(9, 18), r.randint(3, 8)
     spent = r.randint(20, hours * rate * weeks // 2)
-    return ((f"{who} works {hours} hours every week at a cafe and is paid ${rate} per hour. After "
+    return (
+        (
+            f"{who} works {hours} hours every week at a cafe and is paid ${rate} per hour. After "
             f"{weeks} weeks, {who} spends ${spent} on a concert ticket and keeps the rest. What "
-            f"is left for {who}, in dollars?"), hours * rate * weeks - spent)
+            f"is left for {who}, in dollars?"
+        ),
+        hours * rate * weeks - spent,
+    )
 
 
 def _diesel(r: random.Random, who: str) -> Problem:
     per100, km, price = r.randint(5, 12), 100 * r.randint(2, 9), r.randint(2, 3)
-    return ((f"A delivery van burns {per100} litres of diesel for every 100 kilometres. {who}'s route "
+    return (
+        (
+            f"A delivery van burns {per100} litres of diesel for every 100 kilometres. {who}'s route "
             f"is {km} kilometres long and diesel costs ${price} per litre. What does the diesel "
-            "for one run of the route cost, in dollars?"), per100 * km // 100 * price)
+            "for one run of the route cost, in dollars?"
+        ),
+        per100 * km // 100 * price,
+    )
 
 
 def _packs(r: random.Random, who: str) -> Problem:
     size, pupils, price = r.choice((6, 8, 10, 12)), r.randint(21, 58), r.randint(3, 9)
-    return ((f"Folders are sold only in packs of {size}, at ${price} a pack. {who} wants one folder "
-            f"for each of {pupils} pupils. What is the least {who} can spend, in dollars?"),
-            math.ceil(pupils / size) * price)
+    return (
+        (
+            f"Folders are sold only in packs of {size}, at ${price} a pack. {who} wants one folder "
+            f"for each of {pupils} pupils. What is the least {who} can spend, in dollars?"
+        ),
+        math.ceil(pupils / size) * price,
+    )
 
 
 def _saving(r: random.Random, who: str) -> Problem:
     have, weekly = r.randint(20, 80), r.randint(8, 25)
     cost = have + r.randint(50, 300)
     gadget = r.choice(("keyboard", "skateboard", "tablet", "telescope", "guitar"))
-    return ((f"{who} has ${have} in a money box and adds ${weekly} at the end of every week. A "
-            f"{gadget} costs ${cost}. After how many weeks can {who} first afford it?"),
-            math.ceil((cost - have) / weekly))
+    return (
+        (
+            f"{who} has ${have} in a money box and adds ${weekly} at the end of every week. A "
+            f"{gadget} costs ${cost}. After how many weeks can {who} first afford it?"
+        ),
+        math.ceil((cost - have) / weekly),
+    )
 
 
 def _quiz(r: random.Random, who: str) -> Problem:
@@ -211,40 +276,63 @@ def _quiz(r: random.Random, who: str) -> Problem:
         need = 4 * target - sum(scores)
         if 0 <= need <= 100:
             break
-    return ((f"{who} scored {scores[0]}, {scores[1]} and {scores[2]} on three quizzes. What score "
-            f"on the fourth quiz makes the average of all four exactly {target}?"), need)
+    return (
+        (
+            f"{who} scored {scores[0]}, {scores[1]} and {scores[2]} on three quizzes. What score "
+            f"on the fourth quiz makes the average of all four exactly {target}?"
+        ),
+        need,
+    )
 
 
 def _lawn(r: random.Random, who: str) -> Problem:
     length, width = r.randint(8, 20), r.randint(6, 15)
     side = r.randint(2, min(length, width) - 2)
-    return ((f"{who}'s yard is a rectangle {length} metres long and {width} metres wide. A square "
+    return (
+        (
+            f"{who}'s yard is a rectangle {length} metres long and {width} metres wide. A square "
             f"patio with {side}-metre sides fills one corner and grass covers the rest. How many "
-            "square metres of grass are there?"), length * width - side * side)
+            "square metres of grass are there?"
+        ),
+        length * width - side * side,
+    )
 
 
 def _bus(r: random.Random, who: str) -> Problem:
     start, off, on, late = r.randint(20, 40), r.randint(3, 10), r.randint(2, 12), r.randint(1, 6)
     if (start - off + on) % 2:
         on += 1
-    return ((f"A bus leaves the depot with {start} people aboard, {who} among them. At the first "
+    return (
+        (
+            f"A bus leaves the depot with {start} people aboard, {who} among them. At the first "
             f"stop {off} people step off and {on} step on. At the second stop half of the people "
-            f"aboard step off and {late} step on. How many people are on the bus now?"),
-            (start - off + on) // 2 + late)
+            f"aboard step off and {late} step on. How many people are on the bus now?"
+        ),
+        (start - off + on) // 2 + late,
+    )
 
 
 def _meeting(r: random.Random, who: str) -> Problem:
     s1, s2, hours = r.randint(40, 70), r.randint(50, 90), r.randint(2, 5)
-    return ((f"Two towns are {(s1 + s2) * hours} kilometres apart. At noon {who} drives out of one "
+    return (
+        (
+            f"Two towns are {(s1 + s2) * hours} kilometres apart. At noon {who} drives out of one "
             f"town at {s1} km per hour while a friend drives out of the other toward {who} at {s2} "
-            "km per hour. How many hours after noon do they meet?"), hours)
+            "km per hour. How many hours after noon do they meet?"
+        ),
+        hours,
+    )
 
 
 def _prize(r: random.Random, who: str) -> Problem:
     parts, unit = r.sample(range(1, 8), 3), r.randint(5, 40)
-    return ((f"{who} and two cousins split ${sum(parts) * unit} in the proportion {parts[0]} : "
-            f"{parts[1]} : {parts[2]}. How many dollars make up the biggest share?"),
-            max(parts) * unit)
+    return (
+        (
+            f"{who} and two cousins split ${sum(parts) * unit} in the proportion {parts[0]} : "
+            f"{parts[1]} : {parts[2]}. How many dollars make up the biggest share?"
+        ),
+        max(parts) * unit,
+    )
 
 
 def _festival(r: random.Random, who: str) -> Problem:
@@ -253,44 +341,73 @@ def _festival(r: random.Random, who: str) -> Problem:
         spare = 60 * hours - (films - 1) * pause
         if spare % films == 0:
             break
-    return ((f"{who} programs {films} films of {spare // films} minutes each for a festival, with a "
+    return (
+        (
+            f"{who} programs {films} films of {spare // films} minutes each for a festival, with a "
             f"{pause}-minute pause between one film and the next. How many hours does the whole "
-            "program last?"), hours)
+            "program last?"
+        ),
+        hours,
+    )
 
 
 def _chairs(r: random.Random, who: str) -> Problem:
     per_row, guests = r.randint(8, 16), r.randint(40, 150)
     if guests % per_row == 0:
         guests += 1
-    return ((f"A hall has rows of {per_row} chairs. {guests} guests arrive and {who} seats them row "
+    return (
+        (
+            f"A hall has rows of {per_row} chairs. {guests} guests arrive and {who} seats them row "
             "by row from the front, filling each row before starting the next. How many chairs "
-            "in the last, partly filled row stay empty?"), per_row - guests % per_row)
+            "in the last, partly filled row stay empty?"
+        ),
+        per_row - guests % per_row,
+    )
 
 
 FAMILIES: dict[str, Callable[[random.Random, str], Problem]] = {
-    "discount": _discount, "ride": _ride, "ages": _ages, "leftover": _leftover_rolls,
-    "flour": _flour, "wages": _wages, "diesel": _diesel, "packs": _packs, "saving": _saving,
-    "quiz": _quiz, "lawn": _lawn, "bus": _bus, "meeting": _meeting, "prize": _prize,
-    "festival": _festival, "chairs": _chairs,
+    "discount": _discount,
+    "ride": _ride,
+    "ages": _ages,
+    "leftover": _leftover_rolls,
+    "flour": _flour,
+    "wages": _wages,
+    "diesel": _diesel,
+    "packs": _packs,
+    "saving": _saving,
+    "quiz": _quiz,
+    "lawn": _lawn,
+    "bus": _bus,
+    "meeting": _meeting,
+    "prize": _prize,
+    "festival": _festival,
+    "chairs": _chairs,
 }
 
 
 def build_math(seed: int = SEED) -> list[Row]:
     """The math suite: ``PROBLEMS_PER_FAMILY`` distinct problems per template family."""
-    rng, rows, seen = random.Random(seed + 1), [], set()
+    rng = random.Random(seed + 1)
+    rows: list[Row] = []
+    seen: set[str] = set()
     for _ in range(PROBLEMS_PER_FAMILY):
         for family, make in FAMILIES.items():
             question, answer = make(rng, rng.choice(NAMES))
             while question in seen:
                 question, answer = make(rng, rng.choice(NAMES))
             seen.add(question)
-            rows.append({"id": f"eval-math-{len(rows) + 1:04d}",
-                         "messages": [{"role": "user", "content": f"{question}\n\n{MATH_SUFFIX}"}],
-                         "meta": {"answer": str(answer), "family": family}})
+            rows.append(
+                {
+                    "id": f"eval-math-{len(rows) + 1:04d}",
+                    "messages": [{"role": "user", "content": f"{question}\n\n{MATH_SUFFIX}"}],
+                    "meta": {"answer": str(answer), "family": family},
+                }
+            )
     return rows
 
 
 # ---- disjointness -------------------------------------------------------------------------------
+
 
 def normalize(text: str) -> str:
     """Lower case with runs of whitespace collapsed to one space."""
@@ -312,24 +429,36 @@ def sdg_texts() -> dict[str, list[str]]:
     s, n = _SENTINEL, _COUNT
     ins = [{"kind": "x", "params": {}, "text": s}]
     rendered = [
-        templates.macro_topics_prompt(n), templates.subtopics_prompt(s, n),
-        templates.questions_prompt(s, n), templates.refine_question_prompt(s),
-        templates.writing_tasks_prompt(s, s, n), templates.refine_writing_prompt(s),
-        templates.closed_qa_instruction_prompt(s), templates.math_problem_prompt(s, s),
-        templates.code_problem_prompt(s, s), two_turn.followup_prompt(s, s),
-        if_prompts.if_multi_messages([s], ins), if_prompts.if_revision_messages(s, s, ins),
-    ] + [dialogue.user_turn_prompt([{"role": "user", "content": s},
-                                    {"role": "assistant", "content": s}], p)
-         for p in dialogue.PERSONAS]
+        templates.macro_topics_prompt(n),
+        templates.subtopics_prompt(s, n),
+        templates.questions_prompt(s, n),
+        templates.refine_question_prompt(s),
+        templates.writing_tasks_prompt(s, s, n),
+        templates.refine_writing_prompt(s),
+        templates.closed_qa_instruction_prompt(s),
+        templates.math_problem_prompt(s, s),
+        templates.code_problem_prompt(s, s),
+        two_turn.followup_prompt(s, s),
+        if_prompts.if_multi_messages([s], ins),
+        if_prompts.if_revision_messages(s, s, ins),
+    ] + [
+        dialogue.user_turn_prompt([{"role": "user", "content": s}, {"role": "assistant", "content": s}], p)
+        for p in dialogue.PERSONAS
+    ]
     fragments = [f for msgs in rendered for m in msgs for f in _fragments(m["content"])]
-    fragments += [f for t in templates.CLOSED_QA_TEMPLATES
-                  for f in _fragments(t.format(document=s, instruction=s))]
+    fragments += [f for t in templates.CLOSED_QA_TEMPLATES for f in _fragments(t.format(document=s, instruction=s))]
     return {
         "sdg_templates": fragments,
-        "sdg_defaults": [*defaults.DEFAULT_TOPICS, *defaults.DEFAULT_DOC_TYPES,
-                         *defaults.DEFAULT_MATH_KEYWORDS, *defaults.DEFAULT_CODE_KEYWORDS],
-        "reward_bank": [q for q, _ in QA_BANK] + [" ".join(a) for _, a in QA_BANK]
-        + list(FILLER_OPENERS) + list(FILLER_CLOSERS),
+        "sdg_defaults": [
+            *defaults.DEFAULT_TOPICS,
+            *defaults.DEFAULT_DOC_TYPES,
+            *defaults.DEFAULT_MATH_KEYWORDS,
+            *defaults.DEFAULT_CODE_KEYWORDS,
+        ],
+        "reward_bank": [q for q, _ in QA_BANK]
+        + [" ".join(a) for _, a in QA_BANK]
+        + list(FILLER_OPENERS)
+        + list(FILLER_CLOSERS),
     }
 
 
@@ -341,8 +470,10 @@ def _user_texts(prompt: str) -> list[str]:
 
 def training_texts(data_dir: str | None = None, math_seeds: int = 3000) -> dict[str, list[str]]:
     """Every source an eval prompt must stay clear of, by name (see the module docstring)."""
-    out = {name: [m["content"] for r in _read_jsonl(data_dir, f"{name}.jsonl") for m in r["messages"]]
-           for name in ("seed_prompts", "heldout_prompts")}
+    out = {
+        name: [m["content"] for r in _read_jsonl(data_dir, f"{name}.jsonl") for m in r["messages"]]
+        for name in ("seed_prompts", "heldout_prompts")
+    }
     for name in ("helpsteer_train", "helpsteer_heldout"):
         rows = _read_jsonl(data_dir, f"{name}.jsonl")
         out[name] = sorted({t for r in rows for t in _user_texts(r["prompt"])})
@@ -357,8 +488,7 @@ def _eval_texts(row: Mapping[str, Any]) -> list[str]:
     return prompts + [p.split("\n\n")[0] for p in prompts]
 
 
-def overlap_report(eval_rows: Iterable[Mapping[str, Any]],
-                   sources: Mapping[str, Iterable[str]]) -> dict[str, Any]:
+def overlap_report(eval_rows: Iterable[Mapping[str, Any]], sources: Mapping[str, Iterable[str]]) -> dict[str, Any]:
     """Where eval prompts meet source texts, after ``normalize``.
 
     Args:
@@ -402,8 +532,13 @@ def overlap_report(eval_rows: Iterable[Mapping[str, Any]],
                         hit(row_id, name, "eval_contains_source", text, t)
     ids = [r["id"] for r in eval_rows]
     prompts = [normalize("\n".join(m["content"] for m in r["messages"])) for r in eval_rows]
-    return {"eval_rows": len(eval_rows), "source_texts": counts, "hits": hits,
-            "duplicate_ids": _repeated(ids), "duplicate_prompts": _repeated(prompts)}
+    return {
+        "eval_rows": len(eval_rows),
+        "source_texts": counts,
+        "hits": hits,
+        "duplicate_ids": _repeated(ids),
+        "duplicate_prompts": _repeated(prompts),
+    }
 
 
 def _repeated(values: list[str]) -> list[str]:
@@ -411,6 +546,7 @@ def _repeated(values: list[str]) -> list[str]:
 
 
 # ---- files --------------------------------------------------------------------------------------
+
 
 def write(out_dir: str, seed: int = SEED) -> dict[str, int]:
     """Write both suites into ``out_dir``; return their row counts."""

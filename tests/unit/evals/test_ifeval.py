@@ -19,14 +19,27 @@ KEYWORDS = make_instruction("keywords_include", {"keywords": ["balance", "energy
 
 def test_variants_are_the_eight_ifeval_relaxations():
     out = loose_variants("*Intro*\nbody\nbye")
-    assert out == ["*Intro*\nbody\nbye", "body\nbye", "*Intro*\nbody", "body",
-                   "Intro\nbody\nbye", "body\nbye", "Intro\nbody", "body"]
+    assert out == [
+        "*Intro*\nbody\nbye",
+        "body\nbye",
+        "*Intro*\nbody",
+        "body",
+        "Intro\nbody\nbye",
+        "body\nbye",
+        "Intro\nbody",
+        "body",
+    ]
 
 
 def test_clean_response_passes_strict_and_loose():
     res = score_response("a calm lake at dawn, with no wind at all.", [LOWER])
-    assert res == {"kinds": ["all_lowercase"], "strict": [True], "loose": [True],
-                   "prompt_strict": True, "prompt_loose": True}
+    assert res == {
+        "kinds": ["all_lowercase"],
+        "strict": [True],
+        "loose": [True],
+        "prompt_strict": True,
+        "prompt_loose": True,
+    }
 
 
 def test_preamble_line_fails_strict_but_passes_loose():
@@ -77,17 +90,20 @@ def test_blank_response_follows_nothing():
 def test_loose_is_never_below_strict():
     for response in ["a", "A\nb", "* x\n* y", '"quoted"', "{}", "plain text."]:
         res = score_response(response, [LOWER, NO_COMMAS, JSON])
-        assert all(l or not s for s, l in zip(res["strict"], res["loose"]))
+        assert all(loose or not strict for strict, loose in zip(res["strict"], res["loose"]))
 
 
-@pytest.mark.parametrize("response, instructions", [
-    ("ok", []),
-    ("ok", "all_lowercase"),
-    ("ok", [{"params": {}}]),
-    ("ok", [{"kind": "no_such_kind", "params": {}}]),
-    ("ok", [{"kind": "bullets", "params": {}}]),  # missing n
-    (None, [LOWER]),
-])
+@pytest.mark.parametrize(
+    "response, instructions",
+    [
+        ("ok", []),
+        ("ok", "all_lowercase"),
+        ("ok", [{"params": {}}]),
+        ("ok", [{"kind": "no_such_kind", "params": {}}]),
+        ("ok", [{"kind": "bullets", "params": {}}]),  # missing n
+        (None, [LOWER]),
+    ],
+)
 def test_score_response_rejects_bad_input(response, instructions):
     with pytest.raises(FlywheelError):
         score_response(response, instructions)
@@ -117,9 +133,9 @@ def test_aggregate_hand_computed():
 
 def test_aggregate_over_scored_responses():
     scored = [
-        score_response("Sure:\nall quiet here", [LOWER]),          # strict F, loose T
-        score_response("ALL LOUD HERE", [UPPER, NO_COMMAS]),       # T, T
-        score_response("Mixed Case, here", [UPPER]),               # F, F
+        score_response("Sure:\nall quiet here", [LOWER]),  # strict F, loose T
+        score_response("ALL LOUD HERE", [UPPER, NO_COMMAS]),  # T, T
+        score_response("Mixed Case, here", [UPPER]),  # F, F
     ]
     out = aggregate(scored)
     assert out["prompt_level_strict"] == pytest.approx(1 / 3)

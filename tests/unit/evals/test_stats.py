@@ -12,6 +12,7 @@ from flywheel.evals.stats import gate, paired_bootstrap, sign_test
 
 # ---- sign test -----------------------------------------------------------------------------------
 
+
 def _pairs(wins: int, losses: int, ties: int = 0) -> tuple[list[float], list[float]]:
     a = [1.0] * wins + [0.0] * losses + [0.5] * ties
     b = [0.0] * wins + [1.0] * losses + [0.5] * ties
@@ -49,6 +50,7 @@ def test_sign_test_ten_straight_wins():
 
 # ---- bootstrap -----------------------------------------------------------------------------------
 
+
 def test_bootstrap_identical_inputs_gives_zero_interval():
     scores = [0.0, 1.0, 0.5, 1.0, 0.25]
     out = paired_bootstrap(scores, list(scores))
@@ -82,8 +84,10 @@ def test_bootstrap_is_deterministic_given_seed():
     b = [0, 0, 1, 0, 0, 1, 1, 0, 1, 0]
     first, again = paired_bootstrap(a, b, seed=7), paired_bootstrap(a, b, seed=7)
     assert first == again
-    assert paired_bootstrap(a, b, seed=8)["low"] != first["low"] or \
-        paired_bootstrap(a, b, seed=8)["p_value"] != first["p_value"]
+    assert (
+        paired_bootstrap(a, b, seed=8)["low"] != first["low"]
+        or paired_bootstrap(a, b, seed=8)["p_value"] != first["p_value"]
+    )
     assert first["low"] <= first["delta"] <= first["high"]
     assert first["delta"] == pytest.approx((7 - 4) / 10)
 
@@ -105,17 +109,20 @@ def test_bootstrap_is_fast_at_a_thousand_prompts():
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.parametrize("a, b, kwargs", [
-    ([1.0, 2.0], [1.0], {}),
-    ([], [], {}),
-    ([1.0, math.nan], [1.0, 1.0], {}),
-    ([1.0, math.inf], [1.0, 1.0], {}),
-    ([1.0, "x"], [1.0, 1.0], {}),
-    ("10", "10", {}),
-    ([1.0], [0.0], {"confidence": 1.0}),
-    ([1.0], [0.0], {"confidence": 0.0}),
-    ([1.0], [0.0], {"resamples": 0}),
-])
+@pytest.mark.parametrize(
+    "a, b, kwargs",
+    [
+        ([1.0, 2.0], [1.0], {}),
+        ([], [], {}),
+        ([1.0, math.nan], [1.0, 1.0], {}),
+        ([1.0, math.inf], [1.0, 1.0], {}),
+        ([1.0, "x"], [1.0, 1.0], {}),
+        ("10", "10", {}),
+        ([1.0], [0.0], {"confidence": 1.0}),
+        ([1.0], [0.0], {"confidence": 0.0}),
+        ([1.0], [0.0], {"resamples": 0}),
+    ],
+)
 def test_bootstrap_rejects_bad_input(a, b, kwargs):
     with pytest.raises(FlywheelError):
         paired_bootstrap(a, b, **kwargs)
@@ -128,6 +135,7 @@ def test_sign_test_rejects_unaligned():
 
 # ---- gate ----------------------------------------------------------------------------------------
 
+
 def _suite(cand, base, higher=True):
     return {"candidate": cand, "baseline": base, "higher_is_better": higher}
 
@@ -136,8 +144,9 @@ CLEAR_WIN = _suite([1] * 90 + [0] * 10, [1] * 50 + [0] * 50)  # +0.4 on 100 prom
 
 
 def test_gate_promotes_a_clearly_better_candidate():
-    ok, reason, stats = gate({"if": CLEAR_WIN, "math": _suite([1, 0, 1, 1], [1, 0, 1, 1])},
-                             primary="if", tolerance=0.02, confidence=0.95)
+    ok, reason, stats = gate(
+        {"if": CLEAR_WIN, "math": _suite([1, 0, 1, 1], [1, 0, 1, 1])}, primary="if", tolerance=0.02, confidence=0.95
+    )
     assert ok is True
     assert reason.startswith("promote: ")
     assert "if (primary) +0.4000" in reason and "math (guard) +0.0000" in reason
@@ -166,8 +175,7 @@ def test_gate_holds_when_nothing_changed():
 def test_gate_blocks_on_a_secondary_regression_beyond_tolerance():
     # math drops from 10/20 to 7/20 correct: delta -0.15 < -0.05
     math_suite = _suite([1] * 7 + [0] * 13, [1] * 10 + [0] * 10)
-    ok, reason, stats = gate({"if": CLEAR_WIN, "math": math_suite},
-                             primary="if", tolerance=0.05, confidence=0.95)
+    ok, reason, stats = gate({"if": CLEAR_WIN, "math": math_suite}, primary="if", tolerance=0.05, confidence=0.95)
     assert stats["if"]["ok"] is True
     assert stats["math"]["delta"] == pytest.approx(-0.15)
     assert stats["math"]["ok"] is False and ok is False
@@ -176,8 +184,7 @@ def test_gate_blocks_on_a_secondary_regression_beyond_tolerance():
 
 def test_gate_allows_a_secondary_regression_within_tolerance():
     math_suite = _suite([1] * 9 + [0] * 11, [1] * 10 + [0] * 10)  # -0.05
-    ok, _, stats = gate({"if": CLEAR_WIN, "math": math_suite},
-                        primary="if", tolerance=0.05, confidence=0.95)
+    ok, _, stats = gate({"if": CLEAR_WIN, "math": math_suite}, primary="if", tolerance=0.05, confidence=0.95)
     assert stats["math"]["delta"] == pytest.approx(-0.05) and ok is True
 
 
@@ -192,19 +199,22 @@ def test_gate_signs_lower_is_better_suites():
     assert gate({"if": CLEAR_WIN, "length": worse}, "if", 5.0, 0.9)[0] is False
 
 
-@pytest.mark.parametrize("suites, primary, tol, conf, match", [
-    ({}, "if", 0.0, 0.95, "no suites"),
-    ({"if": CLEAR_WIN}, "math", 0.0, 0.95, "primary suite 'math'"),
-    ({"if": _suite([1, 0], [1])}, "if", 0.0, 0.95, "same prompts"),
-    ({"if": _suite([], [])}, "if", 0.0, 0.95, "no scores"),
-    ({"if": _suite([1, math.nan], [1, 0])}, "if", 0.0, 0.95, "finite"),
-    ({"if": CLEAR_WIN}, "if", -0.01, 0.95, "tolerance"),
-    ({"if": CLEAR_WIN}, "if", math.nan, 0.95, "tolerance"),
-    ({"if": CLEAR_WIN}, "if", 0.0, 1.0, "confidence"),
-    ({"if": CLEAR_WIN}, "if", 0.0, 0.0, "confidence"),
-    ({"if": {"candidate": [1]}}, "if", 0.0, 0.95, "'candidate' and 'baseline'"),
-    ({"if": {**CLEAR_WIN, "higher_is_better": "yes"}}, "if", 0.0, 0.95, "higher_is_better"),
-])
+@pytest.mark.parametrize(
+    "suites, primary, tol, conf, match",
+    [
+        ({}, "if", 0.0, 0.95, "no suites"),
+        ({"if": CLEAR_WIN}, "math", 0.0, 0.95, "primary suite 'math'"),
+        ({"if": _suite([1, 0], [1])}, "if", 0.0, 0.95, "same prompts"),
+        ({"if": _suite([], [])}, "if", 0.0, 0.95, "no scores"),
+        ({"if": _suite([1, math.nan], [1, 0])}, "if", 0.0, 0.95, "finite"),
+        ({"if": CLEAR_WIN}, "if", -0.01, 0.95, "tolerance"),
+        ({"if": CLEAR_WIN}, "if", math.nan, 0.95, "tolerance"),
+        ({"if": CLEAR_WIN}, "if", 0.0, 1.0, "confidence"),
+        ({"if": CLEAR_WIN}, "if", 0.0, 0.0, "confidence"),
+        ({"if": {"candidate": [1]}}, "if", 0.0, 0.95, "'candidate' and 'baseline'"),
+        ({"if": {**CLEAR_WIN, "higher_is_better": "yes"}}, "if", 0.0, 0.95, "higher_is_better"),
+    ],
+)
 def test_gate_rejects_bad_input(suites, primary, tol, conf, match):
     with pytest.raises(FlywheelError, match=match):
         gate(suites, primary, tol, conf)

@@ -44,6 +44,7 @@ def _user(row: dict) -> str:
 
 # ---- reproducible -------------------------------------------------------------------------------
 
+
 def test_shipped_files_are_what_the_builder_writes(if_rows, math_rows, tmp_path):
     assert if_rows == suites.build_if()
     assert math_rows == suites.build_math()
@@ -62,6 +63,7 @@ def test_counts(if_rows, math_rows):
 
 
 # ---- instruction-following suite ----------------------------------------------------------------
+
 
 def test_if_rows_carry_registry_instructions(if_rows):
     tasks = suites.base_tasks()
@@ -89,8 +91,7 @@ def test_if_meta_is_judged_by_the_ground_truth_verifier(if_rows):
         meta = row["meta"]
         assert verify(meta, "Plain reply, with a comma.") in (True, False)
         assert verify_all("x", meta["instructions"])[0] in (True, False)
-    lower_only = next(r for r in if_rows
-                      if [i["kind"] for i in r["meta"]["instructions"]] == ["all_lowercase"])
+    lower_only = next(r for r in if_rows if [i["kind"] for i in r["meta"]["instructions"]] == ["all_lowercase"])
     assert verify(lower_only["meta"], "all in lower case here.") is True
     assert verify(lower_only["meta"], "Not in lower case.") is False
 
@@ -102,8 +103,12 @@ def test_letter_ceilings_never_meet_required_text(if_rows):
         for ins in instructions:
             p = ins["params"]
             if ins["kind"] == "letter_frequency" and p["relation"] == "less than":
-                forced = " ".join(str(o["params"].get(k, "")) for o in instructions if o is not ins
-                                  for k in ("phrase", "marker", "keywords", "keyword"))
+                forced = " ".join(
+                    str(o["params"].get(k, ""))
+                    for o in instructions
+                    if o is not ins
+                    for k in ("phrase", "marker", "keywords", "keyword")
+                )
                 assert p["letter"] not in forced.lower(), row["id"]
 
 
@@ -125,6 +130,7 @@ def test_suite_rules_reject_unsatisfiable_pairs():
 
 
 # ---- math suite ---------------------------------------------------------------------------------
+
 
 def _solve(family: str, n: list[int]) -> int:
     """The answer recomputed from the numbers in the problem text, in the order they appear."""
@@ -171,7 +177,7 @@ def test_math_meta_is_judged_by_the_ground_truth_verifier(math_rows):
 def test_math_texts_differ_from_the_reward_set_generator(math_rows):
     def shingles(text: str) -> set[tuple[str, ...]]:
         w = re.findall(r"\w+", text.lower())
-        return {tuple(w[i:i + 4]) for i in range(len(w) - 3)}
+        return {tuple(w[i : i + 4]) for i in range(len(w) - 3)}
 
     generated = {suites.normalize(math_problem(random.Random(seed))["question"]) for seed in range(3000)}
     theirs = set().union(*(shingles(q) for q in generated))
@@ -186,10 +192,19 @@ def test_math_texts_differ_from_the_reward_set_generator(math_rows):
 
 # ---- disjointness -------------------------------------------------------------------------------
 
+
 def test_suites_are_disjoint_from_everything_training_sees(if_rows, math_rows, sources):
-    expected = {"seed_prompts", "heldout_prompts", "helpsteer_train", "helpsteer_heldout",
-                "closed_qa_documents", "sdg_templates", "sdg_defaults", "reward_bank",
-                "reward_math_problem"}
+    expected = {
+        "seed_prompts",
+        "heldout_prompts",
+        "helpsteer_train",
+        "helpsteer_heldout",
+        "closed_qa_documents",
+        "sdg_templates",
+        "sdg_defaults",
+        "reward_bank",
+        "reward_math_problem",
+    }
     assert set(sources) == expected
     assert all(len(texts) > 0 for texts in sources.values())
     report = suites.overlap_report(if_rows + math_rows, sources)
@@ -199,8 +214,7 @@ def test_suites_are_disjoint_from_everything_training_sees(if_rows, math_rows, s
 
 
 def test_base_tasks_are_disjoint_from_training_prompts(sources):
-    rows = [{"id": f"t{i}", "messages": [{"role": "user", "content": t}]}
-            for i, t in enumerate(suites.base_tasks())]
+    rows = [{"id": f"t{i}", "messages": [{"role": "user", "content": t}]} for i, t in enumerate(suites.base_tasks())]
     assert suites.overlap_report(rows, sources)["hits"] == []
 
 
@@ -215,9 +229,9 @@ def test_overlap_report_finds_planted_overlaps(sources):
         return {"id": i, "messages": [{"role": "user", "content": text}]}
 
     planted = [
-        row("eq", "Why is the sky blue?\n\nAnswer in capital letters only."),     # reward bank
-        row("in", "Please help.   EXPLAIN WHY ICE FLOATS ON WATER. Thanks!"),     # heldout prompt
-        row("sub", "Reply with a numbered list"),                                  # inside a template
+        row("eq", "Why is the sky blue?\n\nAnswer in capital letters only."),  # reward bank
+        row("in", "Please help.   EXPLAIN WHY ICE FLOATS ON WATER. Thanks!"),  # heldout prompt
+        row("sub", "Reply with a numbered list"),  # inside a template
         row("dup", "A fresh request about kites."),
         row("dup", "A fresh request about kites."),
     ]
