@@ -111,15 +111,19 @@ def cmd_stage(args) -> int:
 
 def _print_status(args, rounds=None, as_json: bool = False) -> int:
     from flywheel.config import load_config
-    from flywheel.rounds import status
+    from flywheel.rounds import run_status, status
     from flywheel.store import Store
 
     cfg = load_config(args.config, args.overrides)
     rows = status(cfg, Store(cfg.run.root, cfg.run.storage_options))
+    if not rows and not Store(cfg.run.root, cfg.run.storage_options).rounds():
+        print(f"flywheel run {cfg.run.name} ({cfg.run.root}): nothing has run yet")
+        return 0
     if rounds is not None:
         rows = [r for r in rows if r["round"] in rounds]
+    store = Store(cfg.run.root, cfg.run.storage_options)
     if as_json:
-        print(json.dumps({"root": cfg.run.root, "rounds": rows}, indent=2))
+        print(json.dumps({"root": cfg.run.root, "run": run_status(store), "rounds": rows}, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -139,7 +143,21 @@ def _print_status(args, rounds=None, as_json: bool = False) -> int:
             for r in rows
         ],
     )
+    run_level = run_status(store)
+    judge = run_level.get("reward_accuracy", {})
+    print(
+        f"run-level: reward {run_level['reward']}"
+        + (
+            f" ({'trained' if run_level.get('reward_trained') else 'UNTRAINED head'}, held-out pairwise accuracy "
+            f"{judge.get('accuracy', float('nan')):.3f})"
+            if judge
+            else ""
+        )
+    )
     Console().print(table)
+    results = _results_table(store, [r["round"] for r in rows])
+    if results is not None:
+        Console().print(results)
     for r in rows:
         if "reason" in r:
             print(
@@ -147,6 +165,33 @@ def _print_status(args, rounds=None, as_json: bool = False) -> int:
                 f"next generator: {r['generator']}"
             )
     return 0
+
+
+def _results_table(store, rounds: list[int]):
+    """Held-out results per round: the initial model (round 0), then each round's candidate and its promotion."""
+    from rich.table import Table
+
+    evals = {r: m for r in rounds if (m := store.manifest(r, "evaluate")) is not None}
+    if not evals:
+        return None
+    first = evals[min(evals)]["metrics"]
+    table = Table(title="held-out suites (candidate of each round; round 0 = the initial model)")
+    for col in ("round", "IF prompt (strict)", "IF instr. (loose)", "math", "reward", "win rate", "promoted", "why"):
+        table.add_column(col, justify="right" if col not in ("promoted", "why") else "left")
+
+    def cells(m: dict, prefix: str) -> list[str]:
+        keys = ("if_prompt_strict", "if_instruction_loose", "math_accuracy", "reward")
+        return [f"{m[f'{prefix}_{k}']:.3f}" if f"{prefix}_{k}" in m else "-" for k in keys]
+
+    table.add_row("0", *cells(first, "initial"), "-", "", "initial model")
+    for r, man in sorted(evals.items()):
+        m = man["metrics"]
+        promo = store.manifest(r, "promote")
+        pm = promo["metrics"] if promo else {}
+        why = f"IF {pm['if_delta']:+.3f} [{pm['if_low']:+.3f}, {pm['if_high']:+.3f}]" if "if_delta" in pm else ""
+        verdict = "" if promo is None else ("yes" if promo["outputs"]["decision"]["promoted"] else "no")
+        table.add_row(str(r), *cells(m, "candidate"), f"{m.get('win_rate', float('nan')):.3f}", verdict, why)
+    return table
 
 
 def cmd_models(args) -> int:

@@ -8,6 +8,7 @@ section they need.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,11 +36,33 @@ class RunConfig:
     cache_dir: str = "~/.cache/flywheel"  # local copies of remote models, converted checkpoints
 
 
+def _tiny_student() -> TinyModelConfig:
+    return TinyModelConfig(arch="llama", layers=3, hidden=192, intermediate=384, heads=6, kv_heads=2)
+
+
+REWARD_SPECS = ("trained", "untrained", "from-initial", "tiny")
+
+
 @dataclass
 class ModelsConfig:
-    initial: str = "smollm2"  # smollm2 | tiny | path/URI of a HF causal-LM directory
-    reward: str = "from-initial"  # tiny | from-initial (initial backbone + fresh 5-output head) | path/URI
+    """Which model plays which part.
+
+    Attributes:
+        initial: the round-1 generator: ``smollm2`` | ``tiny`` | path/URI of a HF causal-LM directory.
+        student: the model each round aligns (weak-to-strong: a stronger base than the generator): "" = the
+            round's generator (self-improvement), ``tiny`` (a random ``tiny_student``, tests), ``smollm2``,
+            or a path/URI. The promoted student is the next round's generator.
+        reward: the judge: ``trained`` (the run's ``reward`` stage trains it; the default), a path/URI of a
+            trained reward model (the ``reward`` stage then only evaluates it), or an untrained head, asked
+            for explicitly: ``untrained`` (the initial backbone + a fresh 5-output head; ``from-initial`` is
+            the same) or ``tiny`` (a random tiny one, tests).
+    """
+
+    initial: str = "smollm2"
+    student: str = ""
+    reward: str = "trained"
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    tiny_student: TinyModelConfig = field(default_factory=_tiny_student)
 
 
 @dataclass
@@ -85,13 +108,45 @@ class GenerationConfig:
     response_prompts: int = 0  # training prompts the responses stage answers (a mix of kinds); 0 = all
 
 
+SUITES = ("if", "math", "reward")
+
+
 @dataclass
 class EvalConfig:
+    """Held-out evaluation and the promotion gate (:mod:`flywheel.evals`).
+
+    Suites, each scored per prompt on the same prompts for the candidate, the current generator and the
+    initial model: ``if`` (verifiable instructions, IFEval-style; per prompt: all instructions followed,
+    strict), ``math`` (known answers), ``reward`` (the reward model's preference of the candidate's answer
+    over the generator's on chat prompts: 1 win, 0.5 tie, 0 loss, against 0.5).
+
+    Attributes:
+        if_file, math_file: the suites (``builtin:`` = shipped; disjoint from the SDG, see flywheel/evals/suites.py).
+        if_prompts, math_prompts: prompts used from each (0 = all); a fixed prefix, so rounds compare alike.
+        heldout_file, max_prompts: chat prompts of the ``reward`` suite.
+        max_tokens: answer length cap (greedy decoding).
+        primary: the suite that must improve: ``if`` (default), ``math`` or ``reward``.
+        confidence: the primary suite's paired-bootstrap interval must lie above ``margin`` at this level, and
+            its sign test must reject "no difference" at ``1 - confidence``.
+        margin: the lower bound of the primary suite's improvement (absolute accuracy).
+        tolerance: the largest mean regression allowed on every other suite.
+        resamples: bootstrap resamples.
+        always_promote: promote every candidate, whatever the suites say (tests and debugging; the reason says so).
+    """
+
+    if_file: str = "builtin:eval_if.jsonl"
+    math_file: str = "builtin:eval_math.jsonl"
+    if_prompts: int = 0
+    math_prompts: int = 0
     heldout_file: str = "builtin:heldout_prompts.jsonl"
     max_prompts: int = 32
-    max_tokens: int = 128
-    margin: float = 0.0  # candidate must beat the generator's mean reward by more than this
-    metric: str = "mean_reward"  # mean_reward | win_rate
+    max_tokens: int = 256
+    primary: str = "if"
+    confidence: float = 0.95
+    margin: float = 0.0
+    tolerance: float = 0.02
+    resamples: int = 2000
+    always_promote: bool = False
 
 
 @dataclass
@@ -187,7 +242,18 @@ def validate(cfg: Config) -> None:
     checks = [
         (cfg.engine.num_actors >= 1, "engine.num_actors must be >= 1"),
         (cfg.generation.samples_per_prompt >= 2, "generation.samples_per_prompt must be >= 2 (pairs need two)"),
-        (cfg.eval.metric in ("mean_reward", "win_rate"), "eval.metric must be mean_reward or win_rate"),
+        (cfg.eval.primary in SUITES, f"eval.primary must be one of {', '.join(SUITES)}"),
+        (0.0 < cfg.eval.confidence < 1.0, "eval.confidence must be in (0, 1)"),
+        (math.isfinite(cfg.eval.margin), "eval.margin must be a finite number"),
+        (math.isfinite(cfg.eval.tolerance) and cfg.eval.tolerance >= 0, "eval.tolerance must be a number >= 0"),
+        (cfg.eval.resamples >= 100, "eval.resamples must be >= 100"),
+        (cfg.eval.max_prompts >= 1, "eval.max_prompts must be >= 1"),
+        (cfg.eval.if_prompts >= 0 and cfg.eval.math_prompts >= 0, "eval.if_prompts/math_prompts must be >= 0"),
+        (cfg.eval.max_tokens >= 1, "eval.max_tokens must be >= 1"),
+        (
+            cfg.models.reward in REWARD_SPECS or "/" in cfg.models.reward or "://" in cfg.models.reward,
+            f"models.reward must be one of {', '.join(REWARD_SPECS)} or a path/URI, got {cfg.models.reward!r}",
+        ),
         (cfg.models.tiny.head_dim >= 32, "models.tiny.head_dim must be >= 32 (vLLM CPU attention)"),
         (cfg.models.tiny.heads % cfg.models.tiny.kv_heads == 0, "models.tiny.heads must be a multiple of kv_heads"),
     ]

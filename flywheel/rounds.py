@@ -16,12 +16,14 @@ from typing import Any
 from flywheel.config import Config, load_config, to_dict
 from flywheel.engines.cache import EngineCache
 from flywheel.errors import FlywheelError
-from flywheel.stages import datasets, dialogues, evaluate, judge, promote, prompts, responses, training
+from flywheel.stages import datasets, dialogues, evaluate, judge, promote, prompts, responses, reward, training
 from flywheel.stages.common import Context
 from flywheel.store import Store
 
 log = logging.getLogger("flywheel")
 
+# Run-level stages, done once before round 1 (stored as round 0); every round uses what they publish.
+RUN_STAGES = ("reward",)
 # The round DAG, in order. ``train`` expands to sft_code -> sft -> dpo -> rpo_1..n (one trainer run).
 STAGES = ("prompts", "dialogues", "responses", "judge", "datasets", "train", "evaluate", "promote")
 _RUN = {
@@ -33,6 +35,7 @@ _RUN = {
     "train": training.run,
     "evaluate": evaluate.run,
     "promote": promote.run,
+    "reward": reward.run,
 }
 
 OFFLINE_ENV = {
@@ -63,7 +66,8 @@ class Run:
     contexts: dict[int, Context] = field(default_factory=dict)
 
     def context(self, round_idx: int) -> Context:
-        if round_idx < 1:
+        """The context of round ``round_idx`` (0: the run-level stages)."""
+        if round_idx < 0:
             raise FlywheelError(f"round must be >= 1, got {round_idx}")
         if round_idx not in self.contexts:
             self.contexts[round_idx] = Context(
@@ -107,11 +111,15 @@ def close_all() -> None:
 
 
 def run_stage(rt: Run, round_idx: int, name: str) -> dict:
-    """Run one stage of a round (skipped if already done). Returns a small summary."""
+    """Run one stage of a round (skipped if already done); run-level stages run as round 0. Returns a summary."""
     if name not in _RUN:
-        raise FlywheelError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+        raise FlywheelError(f"unknown stage {name!r}; stages: {', '.join(RUN_STAGES + STAGES)}")
+    if name in RUN_STAGES:
+        round_idx = 0
+    elif round_idx < 1:
+        raise FlywheelError(f"round must be >= 1, got {round_idx}")
     ctx = rt.context(round_idx)
-    if rt.tracker is not None:
+    if rt.tracker is not None and round_idx > 0:
         from flywheel.stages.roles import generator
 
         rt.tracker.round_run(round_idx, generator(ctx))
@@ -141,6 +149,8 @@ def run_rounds(
         raise FlywheelError(f"rounds {first}..{last}: need 1 <= first <= last")
     decisions: dict[int, dict] = {}
     try:
+        for name in RUN_STAGES:  # once per run; a skip when already published
+            call(open_run(config, overrides), 0, name)
         for r in range(first, last + 1):
             rt = open_run(config, overrides)
             started, state = time.time(), "FAILED"
@@ -171,17 +181,12 @@ def stage_list(cfg: Config) -> list[str]:
 
 
 def status(cfg: Config, store: Store) -> list[dict]:
-    """Each round's stages: done / failed / pending, read from the store only."""
+    """Each round's stages: done / failed / pending, read from the store only (run-level: :func:`run_status`)."""
     rounds = []
     for r in store.rounds():
-        stages = {}
-        for name in stage_list(cfg):
-            if store.manifest(r, name) is not None:
-                stages[name] = "done"
-            elif store.failure(r, name) is not None:
-                stages[name] = "failed"
-            else:
-                stages[name] = "pending"
+        if r == 0:
+            continue
+        stages = {name: _state(store, r, name) for name in stage_list(cfg)}
         promo = store.manifest(r, "promote")
         entry: dict[str, Any] = {"round": r, "stages": stages}
         if promo:
@@ -190,6 +195,23 @@ def status(cfg: Config, store: Store) -> list[dict]:
             entry["generator"] = promo["outputs"]["generator"]["id"]
         rounds.append(entry)
     return rounds
+
+
+def _state(store: Store, r: int, name: str) -> str:
+    if store.manifest(r, name) is not None:
+        return "done"
+    return "failed" if store.failure(r, name) is not None else "pending"
+
+
+def run_status(store: Store) -> dict[str, Any]:
+    """The run-level stages: each one's state, and the judge's held-out accuracy once ``reward`` is done."""
+    out: dict[str, Any] = {name: _state(store, 0, name) for name in RUN_STAGES}
+    man = store.manifest(0, "reward")
+    if man is not None:
+        out["reward_model"] = man["outputs"]["model"]["uri"]
+        out["reward_trained"] = man["outputs"]["judge"]["trained"]
+        out["reward_accuracy"] = {k: v for k, v in man["metrics"].items() if k.startswith("accuracy")}
+    return out
 
 
 def compute_seconds(manifest: dict) -> float:

@@ -79,10 +79,14 @@ class Tracker:
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
         parent = self._parents.get(round_idx)
-        tags = {"flywheel.round": str(round_idx), "flywheel.stage": stage}
+        if round_idx == 0:  # a run-level stage (the reward model): a run of its own, outside every round
+            tags = {"flywheel.run_level": "true", "flywheel.stage": stage}
+        else:
+            tags = {"flywheel.round": str(round_idx), "flywheel.stage": stage}
         if parent:
             tags["mlflow.parentRunId"] = parent
-        run = self.client.create_run(self.experiment_id, run_name=f"round-{round_idx}/{stage}", tags=tags)
+        name = f"run/{stage}" if round_idx == 0 else f"round-{round_idx}/{stage}"
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         metrics = {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, (int, float))}
         if manifest.get("seconds") is not None:
             metrics["stage_seconds"] = manifest["seconds"]
@@ -110,8 +114,13 @@ class Tracker:
         if parent and metrics:
             self._log(parent, metrics={f"{stage}/{k}": v for k, v in metrics.items()})
 
-    def register(self, round_idx: int, candidate: dict, promoted: bool, reason: str) -> None:
-        """Register the candidate (alias ``candidate``); move alias ``generator`` to it only if promoted."""
+    def register(
+        self, round_idx: int, candidate: dict, promoted: bool, reason: str, tags: dict[str, str] | None = None
+    ) -> None:
+        """Register the candidate (alias ``candidate``); move alias ``generator`` to it only if promoted.
+
+        ``tags`` (each suite's delta and interval) go on the version and on the round's run.
+        """
         name = self.tc.registered_model
         try:
             self.client.get_registered_model(name)
@@ -122,14 +131,16 @@ class Tracker:
             name,
             source=candidate["uri"],
             run_id=parent,
-            tags={"flywheel.round": str(round_idx), "promoted": str(promoted)},
+            tags={"flywheel.round": str(round_idx), "promoted": str(promoted), **(tags or {})},
         )
         self.client.set_registered_model_alias(name, "candidate", mv.version)
         if promoted:
             self.client.set_registered_model_alias(name, "generator", mv.version)
         if parent:
             self.client.set_tag(parent, "flywheel.promoted", str(promoted))
-            self.client.set_tag(parent, "flywheel.promotion_reason", reason)
+            self.client.set_tag(parent, "flywheel.promotion_reason", reason[:5000])
+            for k, v in (tags or {}).items():
+                self.client.set_tag(parent, k, v)
         log.info(
             "round %d: candidate registered as %s v%s%s",
             round_idx,

@@ -161,6 +161,8 @@ def gate(
     tolerance: float,
     confidence: float,
     *,
+    margin: float = 0.0,
+    sign_alpha: float | None = None,
     resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[bool, str, dict[str, dict[str, Any]]]:
@@ -169,7 +171,9 @@ def gate(
     Deltas are signed so that positive means "candidate better": ``mean(candidate) -
     mean(baseline)`` when ``higher_is_better`` (the default), the reverse otherwise. Promote only if
 
-    * the primary suite's bootstrap interval lies above zero (``low > 0``), and
+    * the primary suite's bootstrap interval lies above ``margin`` (``low > margin``; default 0), and, when
+      ``sign_alpha`` is given, its exact sign test rejects "no difference" (``p <= sign_alpha``): with few
+      prompts a percentile interval is over-confident, the sign test is not; and
     * every other suite's mean delta is >= ``-tolerance``.
 
     Args:
@@ -180,6 +184,8 @@ def gate(
         confidence: coverage of the primary suite's interval, in (0, 1).
         resamples: bootstrap resamples per suite.
         seed: bootstrap seed (the same for every suite, so the decision is reproducible).
+        margin: the improvement the primary suite's lower bound must exceed (score units).
+        sign_alpha: the sign test's level for the primary suite, or None to skip it.
 
     Returns:
         ``(promoted, reason, stats)``: ``reason`` is one line naming each suite's delta, interval
@@ -208,8 +214,13 @@ def gate(
         sign = sign_test(first, second)
         role = "primary" if name == primary else "guard"
         if role == "primary":
-            ok = boot["low"] > 0
-            why = f"improves at {confidence:.0%}" if ok else f"interval does not clear 0 at {confidence:.0%}"
+            ok = boot["low"] > margin
+            why = f"improves at {confidence:.0%}" if ok else f"interval does not clear {margin:g} at {confidence:.0%}"
+            if ok and sign_alpha is not None and sign["p_value"] > sign_alpha:
+                ok = False
+                why = (
+                    f"sign test p={sign['p_value']:.3g} > {sign_alpha:g} ({sign['wins']} wins, {sign['losses']} losses)"
+                )
         else:
             ok = boot["delta"] >= -tolerance
             why = f"within tolerance {tolerance:g}" if ok else f"regresses beyond tolerance {tolerance:g}"

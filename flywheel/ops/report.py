@@ -1,7 +1,7 @@
 """The round comparison report: a PNG chart and a self-contained HTML page (table + the same chart).
 
-Four panels over rounds: held-out rewards of candidate vs. generator with the win rate, the judge's reward
-distribution (mean with min..max), dataset sizes, and seconds per stage (stacked). Written through the
+Four panels over rounds: held-out rewards of candidate vs. generator with the win rate, the held-out suites
+(IF and math accuracy, round 0 = the initial model), dataset sizes, and seconds per stage (stacked). Written through the
 store, so the report can live beside an s3:// run.
 """
 
@@ -13,11 +13,11 @@ import io
 import json
 from typing import Any
 
-from flywheel.ops.rows import EVAL, REWARD, SIZES, THROUGHPUT, columns, fmt
+from flywheel.ops.rows import EVAL, REWARD, SIZES, SUITES, THROUGHPUT, columns, fmt
 
 
 def chart_png(rows: list[dict], stages: list[str], title: str) -> bytes:
-    """Render the four-panel chart; returns PNG bytes."""
+    """Render the four-panel chart (rewards, suites, dataset sizes, seconds); returns PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here or on clusters
@@ -36,11 +36,11 @@ def chart_png(rows: list[dict], stages: list[str], title: str) -> bytes:
     ax.legend(loc="upper left")
     twin.legend(loc="upper right")
     ax = axes[0][1]
-    mean = [_num(r["reward mean"]) for r in rows]
-    lo = [m - _num(r["reward min"], m) for m, r in zip(mean, rows)]
-    hi = [_num(r["reward max"], m) - m for m, r in zip(mean, rows)]
-    ax.errorbar(xs, mean, yerr=[lo, hi], fmt="o-", capsize=4)
-    ax.set_title("judge reward: mean (min..max)")
+    for key in ("IF prompt strict", "IF instr. loose", "math"):
+        ax.plot(xs, [_num(r.get(key)) for r in rows], marker="o", label=key)
+    ax.set_ylim(0, 1)
+    ax.set_title("held-out suites (round 0 = initial model)")
+    ax.legend(fontsize=8)
     ax = axes[1][0]
     sizes = ["prompts", "responses", "sft general", "pairs"]
     width = 0.8 / len(sizes)
@@ -118,7 +118,7 @@ def table(rows: list[dict], stages: list[str], title: str):
     for r in rows:
         t.add_column(f"round {r['round']}", justify="right")
     t.add_row("[bold]promoted[/]", *[fmt(r["promoted"]) for r in rows])
-    groups = (("eval", EVAL), ("judge", REWARD), ("rows", SIZES), ("speed", THROUGHPUT))
+    groups = (("eval", EVAL), ("suites", SUITES), ("judge", REWARD), ("rows", SIZES), ("speed", THROUGHPUT))
     for name, group in groups:
         t.add_section()
         for i, (header, _) in enumerate(group):

@@ -15,6 +15,17 @@ EVAL = [
     ("gen. reward", "evaluate.generator_reward"),
     ("win rate", "evaluate.win_rate"),
 ]
+SUITES = [
+    ("IF prompt strict", "evaluate.candidate_if_prompt_strict"),
+    ("IF prompt loose", "evaluate.candidate_if_prompt_loose"),
+    ("IF instr. strict", "evaluate.candidate_if_instruction_strict"),
+    ("IF instr. loose", "evaluate.candidate_if_instruction_loose"),
+    ("math", "evaluate.candidate_math_accuracy"),
+    ("verbosity", "evaluate.candidate_reward_verbosity"),
+    ("answer chars", "evaluate.candidate_reward_chars"),
+    ("IF delta", "promote.if_delta"),
+    ("IF delta low", "promote.if_low"),
+]
 REWARD = [("reward mean", "judge.reward_mean"), ("reward min", "judge.reward_min"), ("reward max", "judge.reward_max")]
 SIZES = [
     ("prompts", "prompts.prompts"),
@@ -58,7 +69,7 @@ def row(
     """One comparison row: identity, every metric column, per-stage seconds and their total."""
     times = stage_seconds(flat, stages)
     out: dict[str, Any] = {"round": round_idx, "generator": generator, "promoted": promoted}
-    for header, key in EVAL + REWARD + SIZES + THROUGHPUT:
+    for header, key in EVAL + SUITES + REWARD + SIZES + THROUGHPUT:
         out[header] = flat.get(key)
     out["stage_seconds"] = times
     out["total seconds"] = round(sum(times.values()), 3) if times else None
@@ -68,8 +79,11 @@ def row(
 def rows_from_store(store: Any, stages: list[str], rounds: list[int] | None = None) -> list[dict]:
     """Rows from the stage manifests on the store (any fsspec root, s3:// included)."""
     out = []
+    initial = _initial_row(store, stages)
+    if initial is not None and (not rounds or 0 in rounds):
+        out.append(initial)
     for r in store.rounds():
-        if rounds and r not in rounds:
+        if r == 0 or (rounds and r not in rounds):
             continue
         mans = {s: m for s in stages if (m := store.manifest(r, s)) is not None}
         if not mans:
@@ -81,6 +95,21 @@ def rows_from_store(store: Any, stages: list[str], rounds: list[int] | None = No
             row(r, flatten(mans), stages, generator=gen, promoted=decision.get("promoted") if decision else None)
         )
     return out
+
+
+def _initial_row(store: Any, stages: list[str]) -> dict[str, Any] | None:
+    """Round 0: the initial model's held-out results (recorded by the first evaluated round) as a row."""
+    for r in store.rounds():
+        man = store.manifest(r, "evaluate") if r > 0 else None
+        if man is None or "initial" not in man.get("outputs", {}):
+            continue
+        flat = {
+            f"evaluate.candidate_{k[len('initial_') :]}": float(v)
+            for k, v in man["metrics"].items()
+            if k.startswith("initial_") and isinstance(v, (int, float))
+        }
+        return row(0, flat, stages, generator=man["outputs"]["initial"]["model"], promoted=None)
+    return None
 
 
 def _generator_of_round(store: Any, r: int) -> str:
@@ -98,7 +127,7 @@ def _generator_of_round(store: Any, r: int) -> str:
 
 
 def columns() -> list[str]:
-    return [h for h, _ in EVAL + REWARD + SIZES + THROUGHPUT] + ["total seconds"]
+    return [h for h, _ in EVAL + SUITES + REWARD + SIZES + THROUGHPUT] + ["total seconds"]
 
 
 def fmt(v: Any) -> str:

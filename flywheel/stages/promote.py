@@ -1,30 +1,93 @@
-"""Stage ``promote``: move the generator to the round's candidate only if the evaluation says it is better."""
+"""Stage ``promote``: the candidate replaces the generator only if the held-out suites say it is better.
+
+The gate (:func:`flywheel.evals.stats.gate`) pairs the candidate's and the generator's per-prompt results
+on the same prompts. The primary suite (``eval.primary``, default ``if``: all instructions of a prompt
+followed, strict) must improve with stated confidence: its paired-bootstrap interval lies above
+``eval.margin`` at ``eval.confidence`` and its exact sign test rejects "no difference" at
+``1 - eval.confidence``. No other suite may regress by more than ``eval.tolerance``. The decision, each
+suite's delta with its interval and the reason are in the manifest, in MLflow (tags on the round's run and
+the registered version) and in one console line.
+"""
 
 from __future__ import annotations
 
-from flywheel.evals.gate import decide
-from flywheel.stages.common import Context, run_once
-from flywheel.stages.evaluate import candidate
+from typing import Any
+
+from flywheel.evals.stats import gate
+from flywheel.stages.common import Context, log, run_once
+from flywheel.stages.evaluate import candidate, win_rate
 from flywheel.stages.roles import generator
 
 
+def paired_suites(cand: dict[str, Any], base: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-prompt scores of candidate and baseline, suite by suite, on the same prompts (pure)."""
+
+    def aligned(name: str) -> tuple[list[dict], list[dict]]:
+        c, b = cand[name], base[name]
+        if [r["id"] for r in c] != [r["id"] for r in b]:
+            raise ValueError(f"suite {name}: candidate and generator results cover different prompts")
+        return c, b
+
+    c_if, b_if = aligned("if")
+    c_math, b_math = aligned("math")
+    c_rw, b_rw = aligned("reward")
+    return {
+        "if": {
+            "candidate": [float(r["prompt_strict"]) for r in c_if],
+            "baseline": [float(r["prompt_strict"]) for r in b_if],
+        },
+        "math": {"candidate": [float(r["correct"]) for r in c_math], "baseline": [float(r["correct"]) for r in b_math]},
+        "reward": {"candidate": win_rate(c_rw, b_rw), "baseline": [0.5] * len(c_rw)},
+    }
+
+
+def decide(suites: dict[str, dict[str, Any]], ec: Any) -> tuple[bool, str, dict[str, dict[str, Any]]]:
+    """The promotion decision for one round from its paired suites and the ``eval`` config."""
+    promoted, reason, stats = gate(
+        suites,
+        ec.primary,
+        ec.tolerance,
+        ec.confidence,
+        margin=ec.margin,
+        sign_alpha=1.0 - ec.confidence,
+        resamples=ec.resamples,
+    )
+    if ec.always_promote and not promoted:
+        return True, f"promote (eval.always_promote; the gate said: {reason})", stats
+    return promoted, reason, stats
+
+
 def run(ctx: Context) -> dict:
-    """Move the generator to the candidate only if it beats the current one by ``eval.margin``."""
+    """Move the generator to the candidate only if the gate passes."""
     eman = ctx.manifest("evaluate")
     cand, gen = candidate(ctx), generator(ctx)
     ec = ctx.cfg.eval
 
-    def body(fp: str):
-        promoted, reason = decide(eman["metrics"], ec.metric, ec.margin)
+    def body(fp: str) -> tuple[dict, dict]:
+        res = {role: ctx.store.read_json(eman["outputs"][role]["uri"]) for role in ("candidate", "generator")}
+        promoted, reason, stats = decide(paired_suites(res["candidate"], res["generator"]), ec)
         new = {"uri": cand["uri"], "id": cand["id"], "round_promoted": ctx.round} if promoted else gen
-        metrics = {
-            "promoted": int(promoted),
-            **{k: v for k, v in eman["metrics"].items() if isinstance(v, (int, float))},
-        }
+        metrics: dict[str, Any] = {"promoted": int(promoted)}
+        for name, s in stats.items():
+            metrics.update(
+                {
+                    f"{name}_delta": s["delta"],
+                    f"{name}_low": s["low"],
+                    f"{name}_high": s["high"],
+                    f"{name}_sign_p": s["sign_p_value"],
+                }
+            )
+        log.info("round %d: %s — %s", ctx.round, "promoted" if promoted else "not promoted", reason)
         if ctx.tracker is not None:
-            ctx.tracker.register(ctx.round, cand, promoted, reason)
-        return {"generator": new, "candidate": cand, "decision": {"promoted": promoted, "reason": reason}}, metrics
+            ctx.tracker.register(
+                ctx.round,
+                cand,
+                promoted,
+                reason,
+                tags={f"flywheel.{k}": f"{v:.4f}" for k, v in metrics.items() if k != "promoted"},
+            )
+        decision = {"promoted": promoted, "reason": reason, "suites": stats}
+        return {"generator": new, "candidate": cand, "decision": decision}, metrics
 
-    return run_once(
-        ctx, "promote", [eman["fingerprint"], ec.metric, ec.margin], body, inputs={"evaluate": eman["fingerprint"]}
-    )
+    gate_cfg = [ec.primary, ec.confidence, ec.margin, ec.tolerance, ec.resamples, ec.always_promote]
+    return run_once(ctx, "promote", [eman["fingerprint"], *gate_cfg], body, inputs={"evaluate": eman["fingerprint"]})

@@ -63,9 +63,20 @@ def initial_model(ctx: Context) -> dict:
     return {"uri": uri, "id": f"initial:{os.path.basename(uri.rstrip('/'))}"}
 
 
+RUN_LEVEL = 0  # the store's round 0 holds the run-level stages (``reward``), done once before round 1
+
+
 def reward_model(ctx: Context) -> dict:
-    """The reward model ``{"uri", "id"}``: a path, a tiny random one, or the initial backbone + fresh head."""
-    spec = ctx.cfg.models.reward
+    """The judge of every round, ``{"uri", "id"}``: what the run-level ``reward`` stage published."""
+    man = ctx.store.manifest(RUN_LEVEL, "reward")
+    if man is None:
+        raise FlywheelError("the run's reward stage has not run yet (`flywheel iterate` runs it before round 1)")
+    uri = man["outputs"]["model"]["uri"]
+    return {"uri": uri, "id": f"reward:{man['outputs']['judge']['spec']}:{man['fingerprint']}"}
+
+
+def untrained_reward_model(ctx: Context, spec: str) -> str:
+    """An untrained judge, only where a profile asks for one: ``tiny`` (random) or the initial backbone + fresh head."""
     if spec == "tiny":
         tok = smollm2_tokenizer(ctx.cache_dir)
         tiny = ctx.cfg.models.tiny
@@ -74,7 +85,7 @@ def reward_model(ctx: Context) -> dict:
             f"reward-tiny-{fingerprint(tiny.__dict__)}",
             lambda out: build_reward_model(out, None, tok, tiny=_llama(tiny), seed=ctx.cfg.run.seed),
         )
-    elif spec == "from-initial":
+    else:  # untrained / from-initial
         init = initial_model(ctx)
         backbone = model_dir(ctx, init["uri"], "models.initial")
         uri = _bootstrap(
@@ -82,16 +93,34 @@ def reward_model(ctx: Context) -> dict:
             f"reward-from-{os.path.basename(init['uri'].rstrip('/'))}",
             lambda out: build_reward_model(out, backbone, backbone, seed=ctx.cfg.run.seed),
         )
-    else:
-        uri = spec
-        model_dir(ctx, uri, "models.reward")
-    return {"uri": uri, "id": f"reward:{os.path.basename(uri.rstrip('/'))}"}
+    return uri
 
 
 def _llama(tiny):
     from dataclasses import replace
 
     return replace(tiny, arch="llama")
+
+
+def student(ctx: Context) -> dict:
+    """The model this round aligns, ``{"uri", "id"}``: ``models.student``, or the generator when it is ""."""
+    spec = ctx.cfg.models.student
+    if not spec:
+        return generator(ctx)
+    if spec == "smollm2":
+        uri = pull_smollm2(ctx.cache_dir)
+    elif spec == "tiny":
+        tok = smollm2_tokenizer(ctx.cache_dir)
+        tiny = ctx.cfg.models.tiny_student
+        uri = _bootstrap(
+            ctx,
+            f"student-tiny-{tiny.arch}-{fingerprint(tiny.__dict__)}",
+            lambda out: build_tiny_causal_lm(out, tok, tiny, seed=ctx.cfg.run.seed + 1),
+        )
+    else:
+        uri = spec
+        model_dir(ctx, uri, "models.student")
+    return {"uri": uri, "id": f"student:{os.path.basename(uri.rstrip('/'))}"}
 
 
 def generator(ctx: Context) -> dict:

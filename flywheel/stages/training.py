@@ -1,4 +1,7 @@
-"""Training stages ``sft_code -> sft -> dpo -> rpo_1..rpo_n``, run inside ONE Ray Train fit.
+"""Training stages ``sft_code -> sft -> dpo -> rpo_1..rpo_n`` of the round's student, inside ONE Ray Train fit.
+
+The student is ``models.student`` (weak-to-strong: the report aligns a stronger base model with the weaker
+generator's data) or, by default, the generator itself.
 
 Each stage still has its own fingerprint, checkpoint and manifest: rank 0 publishes a stage as soon as its
 export is written, so a run killed during DPO restarts at DPO with SFT untouched.
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 
 from flywheel.config import to_dict
 from flywheel.stages.common import Context, log, read_output
-from flywheel.stages.roles import engines, generator, model_dir
+from flywheel.stages.roles import engines, model_dir, student
 from flywheel.store import Store, fingerprint, round_dir
 
 
@@ -136,7 +139,7 @@ def run(ctx: Context) -> dict | None:
     dman = ctx.manifest("datasets")
     files = write_round_data(ctx, dman)
     has_code = os.path.getsize(files["sft_code"]) > 0
-    plan, jobs = plan_jobs(ctx, generator(ctx), dman["fingerprint"], files, has_code)
+    plan, jobs = plan_jobs(ctx, student(ctx), dman["fingerprint"], files, has_code)
     if jobs:
         engines(ctx).release()  # training needs the cores the engines hold
         pub = functools.partial(publish, ctx.store.root, ctx.store.storage_options, ctx.round, plan)

@@ -163,7 +163,7 @@ def submitted_run(tmp_path_factory):
             "--config",
             "configs/tiny.yaml",
             f"run.root={run_root}",
-            "eval.margin=-100",
+            "eval.always_promote=true",
             timeout=2500,
         )
         seconds = time.time() - t0
@@ -266,13 +266,13 @@ def test_deployment_runs_through_server_and_worker(services, submitted_run):
     root = submitted_run["root"]
     env = _prefect_env(services)
     assert f"PREFECT_API_URL=http://127.0.0.1:{services['ports']['prefect']}/api" in services["up"]
-    # same overrides as the submitted run (eval.margin is in promote's fingerprint), so every stage skips
+    # same overrides as the submitted run (eval.always_promote is in promote's fingerprint), so every stage skips
     res = _flywheel(
         "deploy",
         "--config",
         "configs/tiny.yaml",
         f"run.root={root}",
-        "eval.margin=-100",
+        "eval.always_promote=true",
         "--run",
         "round",
         "--round",
@@ -291,7 +291,7 @@ def test_deployment_runs_through_server_and_worker(services, submitted_run):
     assert runs["deployments"] == ["iterate", "round"]
     (run,) = runs["flow_runs"]
     assert run["state"] == "COMPLETED" and run["parameters"]["round_idx"] == 2
-    assert run["parameters"]["overrides"] == [f"run.root={root}", "eval.margin=-100"]
+    assert run["parameters"]["overrides"] == [f"run.root={root}", "eval.always_promote=true"]
     from flywheel.rounds import STAGES as FLOW_STAGES
 
     assert len(run["tasks"]) == len(FLOW_STAGES) and all(s == "COMPLETED" for s in run["tasks"].values())

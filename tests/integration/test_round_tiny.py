@@ -1,7 +1,9 @@
 """Two tiny rounds through the real stack: Prefect + Ray + vLLM + DeepSpeed + MLflow, killed and resumed.
 
 One run (shared by the tests below, it takes minutes): ``flywheel iterate --rounds 2`` is started, SIGKILLed
-while round 2 trains, then started again with the same command. Promotion is forced (``eval.margin=-100``)
+while round 2 trains, then started again with the same command. The run trains its reward model first (the
+run-level ``reward`` stage), and each round aligns a student of another architecture than the generator
+(``models.student: tiny``: a 3-layer Llama; the generator is a 2-layer Nemotron-style model). Promotion is forced (``eval.always_promote=true``)
 so round 2 must generate with round 1's candidate.
 """
 
@@ -33,7 +35,8 @@ def _cmd(run_root: str, *extra: str) -> list[str]:
         "--config",
         os.path.join(ROOT, "configs", "tiny.yaml"),
         f"run.root={run_root}",
-        "eval.margin=-100",
+        "eval.always_promote=true",
+        "models.reward=trained",  # the run-level reward stage trains the judge (tiny.yaml's reward section)
         *extra,
     ]
 
@@ -93,6 +96,38 @@ def test_resume_redoes_no_finished_stage(resumed_run):
             assert _manifest(root, r, stage) is not None, f"round {r} {stage} missing"
 
 
+def test_reward_stage_trains_the_judge_once_and_every_round_uses_it(resumed_run):
+    root = resumed_run["root"]
+    man = _manifest(root, 0, "reward")
+    assert man is not None and man["outputs"]["judge"] == {"spec": "trained", "trained": True}
+    assert man["metrics"]["train_steps"] == 3 and 0.0 <= man["metrics"]["accuracy"] <= 1.0
+    assert man["finished_at"] < resumed_run["before"][(1, "prompts")]["finished_at"]  # before round 1, not redone
+    model = man["outputs"]["model"]["uri"]
+    assert len(json.load(open(os.path.join(model, "config.json")))["id2label"]) == 5
+    judge_id = f"reward:trained:{man['fingerprint']}"
+    for r in (1, 2):
+        rows = [
+            json.loads(line) for f in sorted(glob.glob(f"{root}/round-00{r}/judge/*/part-*.jsonl")) for line in open(f)
+        ]
+        assert rows and {row["lineage"]["judge"] for row in rows} == {judge_id}
+
+
+def test_each_round_aligns_the_student_not_the_generator(resumed_run):
+    root = resumed_run["root"]
+
+    def arch(uri: str) -> tuple[str, int]:
+        cfg = json.load(open(os.path.join(uri, "config.json")))
+        return cfg["model_type"], cfg["num_hidden_layers"]
+
+    initial = _manifest(root, 1, "evaluate")["outputs"]["initial"]["model"]
+    assert initial.startswith("initial:tiny-nemotron")
+    for r in (1, 2):
+        assert arch(_manifest(root, r, "rpo_1")["outputs"]["model"]["uri"]) == ("llama", 3)
+    # round 1's promoted student generated round 2's data (the generator of round 2 is a Llama)
+    gen2 = _manifest(root, 1, "promote")["outputs"]["generator"]
+    assert arch(gen2["uri"]) == ("llama", 3)
+
+
 def test_status_json_reports_both_rounds(resumed_run):
     res = subprocess.run(
         [
@@ -114,6 +149,7 @@ def test_status_json_reports_both_rounds(resumed_run):
     assert [r["round"] for r in rounds] == [1, 2]
     assert all(v == "done" for r in rounds for v in r["stages"].values())
     assert rounds[0]["promoted"] is True
+    assert json.loads(res.stdout)["run"]["reward"] == "done"
 
 
 def test_round2_generates_with_promoted_model(resumed_run):
@@ -166,6 +202,9 @@ def test_mlflow_has_rounds_stages_and_generator_alias(resumed_run):
     runs = client.search_runs([exp.experiment_id], max_results=500)
     parents = {r.data.tags["flywheel.round"] for r in runs if "mlflow.parentRunId" not in r.data.tags}
     assert parents == {"1", "2"}
+    assert any(
+        r.data.tags.get("flywheel.run_level") == "true" and r.data.tags["flywheel.stage"] == "reward" for r in runs
+    )
     stages = {r.data.tags.get("flywheel.stage") for r in runs if "mlflow.parentRunId" in r.data.tags}
     assert {"prompts", "responses", "judge", "datasets", "dpo", "evaluate", "promote"} <= stages
     mv = client.get_model_version_by_alias("flywheel-generator", "generator")

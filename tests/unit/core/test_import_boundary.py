@@ -10,7 +10,7 @@ import sys
 import pytest
 
 GROUPS = {
-    "core": ["flywheel.store", "flywheel.config", "flywheel.evals.gate", "flywheel.errors", "flywheel.rounds"],
+    "core": ["flywheel.store", "flywheel.config", "flywheel.errors", "flywheel.rounds"],
     "train": [
         "flywheel.train.losses",
         "flywheel.train.data",
