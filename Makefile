@@ -1,5 +1,5 @@
 # flywheel — two entry points for a fresh machine:
-#   make demo   one round on the real SmolLM2-135M-Instruct, on CPU, embedded services
+#   make demo   the reward model, then two rounds on the real SmolLM2-135M-Instruct, on CPU, embedded services
 #   make test   unit + integration tests (real Ray, vLLM, DeepSpeed, Prefect, MLflow, S3 on 127.0.0.1)
 # Both create .venv and install the pinned CPU stack first (requirements/cpu.txt, ~3-6 minutes, cached).
 
@@ -36,7 +36,7 @@ develop: $(STAMP)
 
 demo: install
 	$(VENV)/bin/flywheel models pull smollm2
-	$(VENV)/bin/flywheel iterate --round 1 --config configs/demo.yaml
+	$(VENV)/bin/flywheel iterate --rounds 2 --config configs/demo.yaml
 
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow and not gpu" $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.attributes import ATTRIBUTES, DEFAULT_WEIGHTS
-from flywheel.judges.select import POLICIES
+from flywheel.judges.select import DEFAULT_MIN_JUDGED_GAP, POLICIES
 
 
 @dataclass
@@ -19,10 +19,18 @@ class JudgeConfig:
         weights: HelpSteer2 attribute -> weight of the scalar reward (Nemotron-4-340B-Reward card).
         policy: preference pair policy, one of ``max_min``, ``max_random``, ``best_second``.
         min_gap: smallest reward gap of a reward-model pair.
+        min_judged_gap: smallest reward gap of a pair decided by a verifier or the LLM judge, > 0: the rewards
+            of such a pair are reordered (and widened to this gap) so that RPO's target gap has the judged
+            sign (``flywheel.judges.select.judged_gap``; 0.5 reward units, the metrics' hard-pair gap).
         sft_threshold: minimum reward of an SFT response; None keeps the best response regardless.
-        dialogue_threshold: minimum reward of a role-played dialogue kept for SFT; None keeps every dialogue.
+        dialogue_threshold: minimum reward of a role-played dialogue kept for SFT; None: ``dialogue_keep`` decides.
+        dialogue_keep: when no threshold is set, the best-rated share of the round's dialogues kept for SFT
+            (the reward model filters them, as in the report); None keeps every dialogue.
         sft_best_only: keep one SFT response per prompt (else all above the threshold).
         use_verifiers: let ground truth (math answers, instruction constraints) decide where it applies.
+        repair: when every response to a prompt fails its verifiers, mechanically repair the best one
+            (``flywheel.judges.repair``) and keep it as a ``verifier_repair`` pair and, if the prompt has
+            no other SFT row, as an SFT row; needs ``use_verifiers``.
         llm_judge: judge pairs with an LLM in both orders instead of the reward model.
         judge_model: model id or path of the LLM judge; "" means the current generator.
         judge_pairs_per_prompt: response pairs per prompt sent to the LLM judge.
@@ -32,10 +40,13 @@ class JudgeConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     policy: str = "max_min"
     min_gap: float = 0.0
+    min_judged_gap: float = DEFAULT_MIN_JUDGED_GAP
     sft_threshold: float | None = None
     dialogue_threshold: float | None = None
+    dialogue_keep: float | None = 0.5
     sft_best_only: bool = True
     use_verifiers: bool = True
+    repair: bool = True
     llm_judge: bool = False
     judge_model: str = ""
     judge_pairs_per_prompt: int = 1
@@ -61,8 +72,14 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.policy {cfg.policy!r} is unknown; expected one of {POLICIES}")
     if not math.isfinite(cfg.min_gap) or cfg.min_gap < 0:
         raise FlywheelError(f"judges.min_gap must be a finite number >= 0, got {cfg.min_gap}")
+    if not math.isfinite(cfg.min_judged_gap) or cfg.min_judged_gap <= 0:
+        raise FlywheelError(f"judges.min_judged_gap must be a finite number > 0, got {cfg.min_judged_gap}")
+    if not isinstance(cfg.repair, bool):
+        raise FlywheelError(f"judges.repair must be true or false, got {cfg.repair!r}")
     if cfg.sft_threshold is not None and not math.isfinite(cfg.sft_threshold):
         raise FlywheelError(f"judges.sft_threshold must be finite or null, got {cfg.sft_threshold}")
+    if cfg.dialogue_keep is not None and not 0.0 < cfg.dialogue_keep <= 1.0:
+        raise FlywheelError(f"judges.dialogue_keep must be in (0, 1] or null, got {cfg.dialogue_keep}")
     if cfg.dialogue_threshold is not None and not math.isfinite(cfg.dialogue_threshold):
         raise FlywheelError(f"judges.dialogue_threshold must be finite or null, got {cfg.dialogue_threshold}")
     if cfg.judge_pairs_per_prompt < 1:

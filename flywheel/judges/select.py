@@ -7,10 +7,19 @@ them in both orders (:mod:`flywheel.judges.llm_select`). SFT data keeps the best
 a reward threshold.
 
 Inputs are scored rows (``messages`` = prompt + one assistant turn, ``reward``, ``scores``, optional
-``verified``: True/False/None, ``prompt_id``). Outputs are preference rows
+``verified``: True/False/None, ``prompt_id``, ``meta``). Outputs are preference rows
 ``{prompt, chosen, rejected, reward_chosen, reward_rejected, judge, prompt_id}`` and SFT rows
 ``{messages, reward, kind, prompt_id}``; the caller adds lineage. Malformed rows are skipped and
 counted, never raised on.
+
+RPO (sec. 3.4.2) pulls the policy's implicit reward gap towards ``eta (reward_chosen - reward_rejected)``.
+Where a verifier or the LLM judge decided the pair, that gap must have the judged sign, so the rewards of
+such pairs follow :func:`judged_gap` (the reward model's own values stay in ``reward_model_chosen`` /
+``reward_model_rejected`` of every row it changes).
+
+A prompt whose responses all fail their verifiers gets a pair from its best failing response and a
+verifier-guided repair of it (:mod:`flywheel.judges.repair`; judge ``"verifier_repair"``), and an SFT row
+of the repaired response (``repaired: True``) when nothing else of it is kept.
 """
 
 from __future__ import annotations
@@ -23,8 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.repair import attempt_repair
 
 POLICIES = ("max_min", "max_random", "best_second")
+# Judges whose decision is not the reward model's ranking: their pairs' reward gap is set by ``judged_gap``.
+JUDGED = ("verifier", "verifier_repair", "llm_judge")
+JUDGES = ("reward_model", *JUDGED)
+DEFAULT_MIN_JUDGED_GAP = 0.5
 
 
 @dataclass
@@ -37,8 +51,12 @@ class SelectionStats:
         skipped: prompts (or requests) that produced nothing, by reason.
         dropped_rows: input rows ignored, by reason (no assistant turn, no reward, duplicate, ...).
         by_judge: kept preference rows by judge.
-        reward_inverted: verifier pairs whose chosen response has the lower reward; reward-gap
-            losses (RPO) should not trust their gap.
+        reward_inverted: verifier pairs whose chosen response has the lower reward-model reward (counted
+            on the model's rewards, before ``judged_gap``).
+        rpo_sign_adjusted: verifier and LLM-judge pairs whose rewards ``judged_gap`` changed.
+        repaired: pairs (or SFT rows) made from a repaired response.
+        repair_failed: prompts whose responses all fail their verifiers and whose best one could not be
+            repaired, by reason (see ``flywheel.judges.repair.attempt_repair``).
     """
 
     seen: int = 0
@@ -47,11 +65,27 @@ class SelectionStats:
     dropped_rows: Counter[str] = field(default_factory=Counter)
     by_judge: Counter[str] = field(default_factory=Counter)
     reward_inverted: int = 0
+    rpo_sign_adjusted: int = 0
+    repaired: int = 0
+    repair_failed: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, int]:
-        """Flat ``name -> count`` (``skipped/<reason>``, ``dropped/<reason>``, ``judge/<name>``)."""
-        flat = {"seen": self.seen, "kept": self.kept, "reward_inverted": self.reward_inverted}
-        for prefix, counter in (("skipped", self.skipped), ("dropped", self.dropped_rows), ("judge", self.by_judge)):
+        """Flat ``name -> count`` (``skipped/<reason>``, ``dropped/<reason>``, ``judge/<name>``,
+        ``repair_failed/<reason>``)."""
+        flat = {
+            "seen": self.seen,
+            "kept": self.kept,
+            "reward_inverted": self.reward_inverted,
+            "rpo_sign_adjusted": self.rpo_sign_adjusted,
+            "repaired": self.repaired,
+        }
+        counters = (
+            ("skipped", self.skipped),
+            ("dropped", self.dropped_rows),
+            ("judge", self.by_judge),
+            ("repair_failed", self.repair_failed),
+        )
+        for prefix, counter in counters:
             flat.update({f"{prefix}/{key}": n for key, n in sorted(counter.items())})
         return flat
 
@@ -116,6 +150,95 @@ def _preference(chosen: _Candidate, rejected: _Candidate, judge: str, prompt_id:
         "judge": judge,
         "prompt_id": prompt_id,
     }
+
+
+def _check_min_judged_gap(min_gap: float) -> None:
+    if not math.isfinite(min_gap) or min_gap <= 0:
+        raise FlywheelError(f"min_judged_gap must be a finite number > 0, got {min_gap}")
+
+
+def judged_gap(
+    reward_chosen: float, reward_rejected: float, judge: str, min_gap: float = DEFAULT_MIN_JUDGED_GAP
+) -> tuple[float, float, bool]:
+    """Rewards of a preference pair whose gap has the sign its judge decided.
+
+    RPO (Nemotron-4 340B, sec. 3.4.2) trains the implicit reward gap towards ``eta (reward_chosen -
+    reward_rejected)``. A pair decided by a verifier or the LLM judge can have reward-model rewards in the
+    wrong order (or equal), and RPO would then push the policy towards the rejected response. For those
+    judges (``JUDGED``) the rewards become ``(max(hi, lo + min_gap), lo)`` with ``lo <= hi`` the two
+    rewards: an inverted pair is swapped (the gap keeps its size) and a gap below ``min_gap`` is widened to
+    ``min_gap`` by raising the chosen reward. A ``"reward_model"`` pair is returned as is: the reward model
+    picked chosen for its higher reward, so its gap is positive already.
+
+    The default ``min_gap``, 0.5 reward units, equals ``flywheel.judges.metrics.DEFAULT_HARD_GAP``, the gap below
+    which a pair counts as hard: a judged pair is a real preference of unknown strength, so RPO is asked
+    for the smallest clear gap, about two thirds of a label step of correctness (weight 0.74), the
+    heaviest HelpSteer2 attribute.
+
+    Args:
+        reward_chosen: reward-model reward of the chosen response.
+        reward_rejected: reward-model reward of the rejected response.
+        judge: the pair's judge, one of ``JUDGES``.
+        min_gap: smallest reward gap of a judged pair, > 0.
+
+    Returns:
+        ``(reward_chosen, reward_rejected, adjusted)``; ``adjusted`` says whether either value changed.
+
+    Raises:
+        FlywheelError: unknown judge, non-finite reward, or ``min_gap`` not a finite number > 0.
+    """
+    if judge not in JUDGES:
+        raise FlywheelError(f"judged_gap: judge {judge!r} is unknown; expected one of {JUDGES}")
+    _check_min_judged_gap(min_gap)
+    if not (math.isfinite(reward_chosen) and math.isfinite(reward_rejected)):
+        raise FlywheelError(f"judged_gap: rewards must be finite, got ({reward_chosen}, {reward_rejected})")
+    if judge == "reward_model":
+        return reward_chosen, reward_rejected, False
+    lo, hi = min(reward_chosen, reward_rejected), max(reward_chosen, reward_rejected)
+    chosen = max(hi, lo + min_gap)
+    return chosen, lo, (chosen, lo) != (reward_chosen, reward_rejected)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def with_judged_gap(pair: Mapping[str, Any], min_gap: float = DEFAULT_MIN_JUDGED_GAP) -> tuple[dict[str, Any], bool]:
+    """A preference row with ``judged_gap`` applied to its rewards.
+
+    A row it changes keeps the reward model's values in ``reward_model_chosen`` / ``reward_model_rejected``
+    (values already there are kept). A row without two numeric rewards is returned unchanged.
+
+    Returns:
+        ``(row, adjusted)``.
+    """
+    chosen, rejected = pair.get("reward_chosen"), pair.get("reward_rejected")
+    if not (_is_number(chosen) and _is_number(rejected)):
+        return dict(pair), False
+    new_chosen, new_rejected, adjusted = judged_gap(
+        float(cast(float, chosen)), float(cast(float, rejected)), str(pair.get("judge")), min_gap
+    )
+    if not adjusted:
+        return dict(pair), False
+    return {
+        **pair,
+        "reward_chosen": new_chosen,
+        "reward_rejected": new_rejected,
+        "reward_model_chosen": pair.get("reward_model_chosen", chosen),
+        "reward_model_rejected": pair.get("reward_model_rejected", rejected),
+    }, True
+
+
+def judged_gaps(
+    pairs: Iterable[Mapping[str, Any]], min_gap: float = DEFAULT_MIN_JUDGED_GAP
+) -> tuple[list[dict[str, Any]], int]:
+    """``with_judged_gap`` over preference rows; returns (rows, number adjusted). Applying it twice changes nothing."""
+    out, adjusted = [], 0
+    for pair in pairs:
+        row, changed = with_judged_gap(pair, min_gap)
+        out.append(row)
+        adjusted += changed
+    return out, adjusted
 
 
 def group_by_prompt(
@@ -209,32 +332,114 @@ def select_pair(
     return _preference(chosen, rejected, "reward_model", prompt_id), None
 
 
+def select_repair(
+    rows_for_prompt: Sequence[Mapping[str, Any]],
+    min_judged_gap: float = DEFAULT_MIN_JUDGED_GAP,
+    kind: str = "general",
+    dropped: Counter[str] | None = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    """A preference pair and an SFT row from a repair of the best response, when every response fails.
+
+    Applies only when every usable response of the prompt is verified False. The highest-reward one is
+    repaired (``flywheel.judges.repair.attempt_repair``); the pair has the repaired text as chosen and the
+    original as rejected (judge ``"verifier_repair"``). The repaired text was never scored, so its reward
+    follows ``judged_gap`` from a tie: ``reward_chosen = reward_rejected + min_judged_gap``, with
+    ``reward_model_chosen`` None and ``reward_model_rejected`` the original's reward. The SFT row carries
+    the original's reward (repair changes the form, not the content) and ``repaired: True``.
+
+    Args:
+        rows_for_prompt: scored rows sharing one ``prompt_id``; the verifier input is ``row["meta"]``.
+        min_judged_gap: reward gap given to the repaired response, > 0.
+        kind: ``kind`` of the SFT row when the row carries none.
+        dropped: counter receiving why rows were ignored.
+
+    Returns:
+        ``(pair, sft_row, None)`` on success; ``(None, None, reason)`` when the repair fails (reasons of
+        ``attempt_repair``, or ``already_passes`` when the response passes its verifiers as it is); and
+        ``(None, None, None)`` when the prompt is not one to repair.
+    """
+    _check_min_judged_gap(min_judged_gap)
+    dropped = Counter() if dropped is None else dropped
+    cands = candidates(rows_for_prompt, True, dropped)
+    if not cands or any(c.verified is not False for c in cands):
+        return None, None, None
+    source = max(cands, key=_reward)
+    meta = source.row.get("meta")
+    text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None)
+    if text is None:
+        return None, None, reason
+    if text.strip() == source.answer["content"].strip():
+        return None, None, "already_passes"
+    repaired = {**source.answer, "content": text}
+    chosen, rejected, _ = judged_gap(_reward(source), _reward(source), "verifier_repair", min_judged_gap)
+    prompt_id = source.row.get("prompt_id")
+    pair = {
+        "prompt": [dict(m) for m in source.prompt],
+        "chosen": [dict(repaired)],
+        "rejected": [dict(source.answer)],
+        "reward_chosen": chosen,
+        "reward_rejected": rejected,
+        "judge": "verifier_repair",
+        "prompt_id": prompt_id,
+        "reward_model_chosen": None,
+        "reward_model_rejected": source.reward,
+    }
+    sft_row = {
+        "messages": [dict(m) for m in source.prompt] + [dict(repaired)],
+        "reward": source.reward,
+        "kind": source.row.get("kind") or kind,
+        "prompt_id": prompt_id,
+        "repaired": True,
+    }
+    return pair, sft_row, None
+
+
 def select_preferences(
     rows: Iterable[Mapping[str, Any]],
     policy: str = "max_min",
     min_gap: float = 0.0,
     use_verifiers: bool = True,
     seed: int = 0,
+    min_judged_gap: float = DEFAULT_MIN_JUDGED_GAP,
+    repair: bool = True,
 ) -> tuple[list[dict[str, Any]], SelectionStats]:
-    """``select_pair`` over all prompts of a scored dataset.
+    """``select_pair`` over all prompts of a scored dataset, with judged pairs' rewards set by ``judged_gap``.
+
+    Args:
+        rows: scored rows.
+        policy, min_gap, use_verifiers, seed: as for ``select_pair``.
+        min_judged_gap: smallest reward gap of a verifier or LLM-judge pair (``judged_gap``).
+        repair: for a prompt whose responses all fail their verifiers, pair a repair of the best one with
+            it (``select_repair``); needs ``use_verifiers``.
 
     Returns:
         ``(preference rows in prompt order, stats)``.
+
+    Raises:
+        FlywheelError: as ``select_pair``, or ``min_judged_gap`` not a finite number > 0.
     """
     _check_policy(policy, min_gap)
+    _check_min_judged_gap(min_judged_gap)
     stats = SelectionStats()
     pairs: list[dict[str, Any]] = []
     for group in group_by_prompt(rows, stats.dropped_rows).values():
         stats.seen += 1
         pair, reason = select_pair(group, policy, min_gap, use_verifiers, seed, stats.dropped_rows)
+        if pair is None and repair and use_verifiers:
+            pair, _, failure = select_repair(group, min_judged_gap)
+            if failure is not None:
+                stats.repair_failed[failure] += 1
+            stats.repaired += pair is not None
         if pair is None:
             stats.skipped[cast(str, reason)] += 1  # select_pair gives a reason with every None
             continue
+        if pair["judge"] == "verifier" and pair["reward_chosen"] < pair["reward_rejected"]:
+            stats.reward_inverted += 1
+        pair, adjusted = with_judged_gap(pair, min_judged_gap)
+        stats.rpo_sign_adjusted += adjusted
         pairs.append(pair)
         stats.kept += 1
         stats.by_judge[pair["judge"]] += 1
-        if pair["judge"] == "verifier" and pair["reward_chosen"] < pair["reward_rejected"]:
-            stats.reward_inverted += 1
     return pairs, stats
 
 
@@ -294,13 +499,28 @@ def select_sft_rows(
     best_only: bool = True,
     use_verifiers: bool = True,
     kind: str = "general",
+    repair: bool = True,
 ) -> tuple[list[dict[str, Any]], SelectionStats]:
-    """``select_sft`` over all prompts of a scored dataset."""
+    """``select_sft`` over all prompts of a scored dataset.
+
+    With ``repair`` (and ``use_verifiers``), a prompt whose responses all fail their verifiers keeps the
+    repaired best response (``select_repair``) when its reward reaches ``threshold``; skipped reasons then
+    include ``repaired_below_threshold``.
+    """
     stats = SelectionStats()
     out: list[dict[str, Any]] = []
     for group in group_by_prompt(rows, stats.dropped_rows).values():
         stats.seen += 1
         kept, reason = select_sft(group, threshold, best_only, use_verifiers, kind, stats.dropped_rows)
+        if reason == "all_verified_false" and repair and use_verifiers:
+            _, row, failure = select_repair(group, kind=kind)
+            if failure is not None:
+                stats.repair_failed[failure] += 1
+            elif row is not None and (threshold is None or _is_number(row["reward"]) and row["reward"] >= threshold):
+                kept, reason = [row], None
+                stats.repaired += 1
+            elif row is not None:
+                reason = "repaired_below_threshold"
         if reason is not None:
             stats.skipped[reason] += 1
         out.extend(kept)
@@ -308,12 +528,32 @@ def select_sft_rows(
     return out, stats
 
 
-def select_dialogues(rows: Iterable[Mapping[str, Any]], threshold: float | None) -> tuple[list[dict[str, Any]], int]:
+def select_dialogues(
+    rows: Iterable[Mapping[str, Any]], threshold: float | None, keep_share: float | None = None
+) -> tuple[list[dict[str, Any]], int]:
     """Role-played dialogues kept for SFT: those whose whole-dialogue reward is ``>= threshold``.
 
-    Returns (kept rows in input order, number dropped). ``threshold=None`` keeps every scored dialogue; a row
-    without a finite reward is always dropped.
+    The report filters its synthetic dialogues with the reward model. A fixed threshold depends on the
+    reward model's scale, so ``keep_share`` (used when ``threshold`` is None) keeps the best-rated share
+    instead: the threshold becomes the reward of the ``ceil(keep_share * n)``-th best dialogue (ties kept).
+
+    Returns (kept rows in input order, number dropped). ``threshold=None`` and ``keep_share=None`` keep every
+    scored dialogue; a row without a finite reward is always dropped.
     """
+    rows = list(rows)
+    if threshold is None and keep_share is not None:
+        if not 0.0 < keep_share <= 1.0:
+            raise FlywheelError(f"select_dialogues: keep_share must be in (0, 1], got {keep_share}")
+        finite = sorted(
+            (
+                float(r["reward"])
+                for r in rows
+                if isinstance(r.get("reward"), (int, float)) and math.isfinite(r["reward"])
+            ),
+            reverse=True,
+        )
+        if finite:
+            threshold = finite[max(1, math.ceil(keep_share * len(finite))) - 1]
     kept, dropped = [], 0
     for row in rows:
         r = row.get("reward")

@@ -5,6 +5,8 @@ Training: backbone + fresh 5-output head (:func:`flywheel.reward.model.build_rew
 (:func:`flywheel.engines.ray_train.run_training`) -> a Hugging Face export that ``models.reward`` can name.
 Evaluation: held-out pairs (:mod:`flywheel.reward.pairs`) scored by vLLM or transformers, accuracy by
 category (:mod:`flywheel.reward.accuracy`), logged to MLflow.
+Data: any source :mod:`flywheel.reward.sources` reads (HelpSteer2's JSONL, ``.jsonl.gz``, Parquet or its split
+directory, local or remote); training reads a local normalized JSONL copy of it.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from flywheel.store import fingerprint, read_jsonl
 log = logging.getLogger("flywheel")
 
 
-def data_path(spec: str) -> str:
-    """A local JSONL path: ``builtin:NAME`` (shipped in ``flywheel/data``) or a path; checked to exist."""
-    from flywheel.config import builtin_or_path
+def data_path(spec: str, cache_dir: str, split: str = "train", storage_options: dict | None = None) -> str:
+    """A local JSONL file of reward rows for ``spec``, which the trainer reads.
 
-    path = builtin_or_path(spec)
-    if not os.path.isfile(path):
-        raise FlywheelError(f"reward data file not found: {spec}")
-    return path
+    ``spec`` is anything :func:`flywheel.reward.sources.read_reward_rows` reads: ``builtin:NAME`` (shipped in
+    ``flywheel/data``), a JSONL, ``.jsonl.gz`` or Parquet file (local or an fsspec URI), or a directory with
+    HelpSteer2's ``train.*`` / ``validation.*`` files (``split`` picks one). The rows are checked and copied
+    once per source content under ``{cache_dir}/reward-data`` (:func:`flywheel.reward.sources.materialize`).
+    """
+    from flywheel.reward.sources import materialize
+
+    return materialize(spec, cache_dir, split=split, storage_options=storage_options)
 
 
 def backbone_dir(spec: str, cache_dir: str) -> str | None:
@@ -81,15 +86,27 @@ def check_rows(path: str, limit: int = 0) -> int:
 
 
 def train(
-    data: list[str], rc: RewardConfig, train_cfg: Any, backbone: str, out_dir: str, cache_dir: str, tiny: Any = None
+    data: list[str],
+    rc: RewardConfig,
+    train_cfg: Any,
+    backbone: str,
+    out_dir: str,
+    cache_dir: str,
+    tiny: Any = None,
+    storage_options: dict | None = None,
 ) -> dict:
-    """Train a reward model on HelpSteer2-schema files; returns the job's metrics plus ``out_dir``."""
+    """Train a reward model on HelpSteer2-layout sources; returns the job's metrics plus ``out_dir``.
+
+    Args:
+        data: sources as :func:`data_path` takes them; a directory gives its ``train`` split.
+        storage_options: passed to fsspec for remote sources.
+    """
     from dataclasses import replace
 
     from flywheel.engines.ray_train import run_training
     from flywheel.reward.job import REWARD_KIND, RewardJob
 
-    paths = [data_path(d) for d in data]
+    paths = [data_path(d, cache_dir, "train", storage_options) for d in data]
     rows = sum(check_rows(p) for p in paths)
     init = initial_reward_model(backbone, cache_dir, rc.seed, tiny)
     job = RewardJob(
@@ -102,7 +119,7 @@ def train(
         stage=rc.stage,
         trainable_layers=rc.trainable_layers,
     )
-    log.info("reward: training on %d rows from %s -> %s", rows, ", ".join(paths), job.out_dir)
+    log.info("reward: training on %d rows from %s (%s) -> %s", rows, ", ".join(data), ", ".join(paths), job.out_dir)
     t0 = time.perf_counter()
     res = run_training([job], replace(train_cfg), os.path.join(expand(cache_dir), "ray-train"))
     metrics = dict(res.get("reward", {}))
@@ -129,13 +146,21 @@ def evaluate_models(
     engine_cfg: Any,
     ray_cfg: Any,
     out_dir: str,
+    storage_options: dict | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Accuracy by category of each named model on the same held-out pairs; scored pairs go to ``out_dir``."""
+    """Accuracy by category of each named model on the same held-out pairs; scored pairs go to ``out_dir``.
+
+    Args:
+        pairs_file: rated rows (paired per prompt) or preference rows, in any source
+            :func:`flywheel.reward.sources.read_reward_rows` reads; a directory gives its ``validation`` split.
+        storage_options: passed to fsspec for a remote source.
+    """
     from flywheel.reward.accuracy import evaluate
     from flywheel.reward.pairs import load_pairs
+    from flywheel.reward.sources import read_reward_rows
 
-    path = data_path(pairs_file)
-    pairs = load_pairs(list(read_jsonl(path)), weights, rc.hard_gap)
+    rows = read_reward_rows(pairs_file, storage_options, split="validation")
+    pairs = load_pairs(rows, weights, rc.hard_gap)
     if not pairs:
         raise FlywheelError(f"{pairs_file}: no pairs with differing ground-truth rewards")
     os.makedirs(out_dir, exist_ok=True)

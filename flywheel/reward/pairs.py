@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
@@ -116,7 +116,7 @@ def preference_pairs(rows: Iterable[Mapping[str, Any]], hard_gap: float = DEFAUL
 
 
 def load_pairs(
-    rows: list[Mapping[str, Any]], weights: WeightsLike = None, hard_gap: float = DEFAULT_HARD_GAP
+    rows: Sequence[Mapping[str, Any]], weights: WeightsLike = None, hard_gap: float = DEFAULT_HARD_GAP
 ) -> list[dict[str, Any]]:
     """Pairs from either file shape: preference rows are used as they are, rated rows are paired."""
     if rows and "chosen" in rows[0]:

@@ -3,9 +3,16 @@
 Role-played dialogues scored by the judge join the general SFT set when their reward reaches
 ``judges.dialogue_threshold`` (None keeps all).
 
-Preference pairs: ground truth first (judge ``verifier``); the remaining prompts are decided by the reward
-model, or, when the judge stage ran an LLM judge (output ``llm_pairs``), by the pairs on which both of its
-orders agreed (judge ``llm_judge``).
+Preference pairs: ground truth first (judge ``verifier``; with ``judges.repair``, a prompt whose responses all
+fail their verifiers pairs a mechanical repair of its best response with it, judge ``verifier_repair``); the
+remaining prompts are decided by the reward model, or, when the judge stage ran an LLM judge (output
+``llm_pairs``), by the pairs on which both of its orders agreed (judge ``llm_judge``). Verifier and LLM-judge
+pairs get rewards whose gap has the judged sign, at least ``judges.min_judged_gap``
+(``flywheel.judges.select.judged_gap``): RPO trains towards that gap.
+
+Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``pairs/rpo_sign_adjusted``,
+``pairs/repaired``, ``pairs/repair_failed/<reason>``, ``sft/repaired``, ``sft/repair_failed/<reason>`` among
+them).
 
 Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow TRL's columns
 (``messages``; ``prompt``/``chosen``/``rejected``) plus our reward and lineage columns.
@@ -13,22 +20,28 @@ Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow T
 
 from __future__ import annotations
 
-from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
+from flywheel.judges.select import judged_gaps, select_dialogues, select_preferences, select_sft_rows
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 
 CODE_KINDS = ("code",)
+# Judges whose pairs ground truth settled; the LLM judge does not overrule them.
+SETTLED_BY = ("verifier", "verifier_repair")
 
 
 def merge_llm_pairs(pairs: list[dict], llm_pairs: list[dict], by_judge) -> list[dict]:
-    """Verifier pairs, then LLM-judge pairs for the other prompts (reward-model pairs are replaced).
+    """Verifier (and verifier-repair) pairs, then LLM-judge pairs for the other prompts (reward-model pairs are
+    replaced).
 
     ``by_judge`` (a Counter) is updated to count what is kept.
     """
-    verified = [p for p in pairs if p["judge"] == "verifier"]
+    verified = [p for p in pairs if p["judge"] in SETTLED_BY]
     settled = {p["prompt_id"] for p in verified}
     llm = [{k: v for k, v in p.items() if k != "lineage"} for p in llm_pairs if p.get("prompt_id") not in settled]
+    repaired = sum(p["judge"] == "verifier_repair" for p in verified)
     by_judge.clear()
-    by_judge.update({"verifier": len(verified), "llm_judge": len(llm)})
+    by_judge.update({"verifier": len(verified) - repaired, "llm_judge": len(llm)})
+    if repaired:
+        by_judge["verifier_repair"] = repaired
     return verified + llm
 
 
@@ -46,17 +59,28 @@ def run(ctx: Context) -> dict:
             judge=scored[0]["judge"] if scored else None,
         )
         sft, sft_stats = select_sft_rows(
-            scored, jc.sft_threshold, best_only=jc.sft_best_only, use_verifiers=jc.use_verifiers
+            scored, jc.sft_threshold, best_only=jc.sft_best_only, use_verifiers=jc.use_verifiers, repair=jc.repair
         )
         pairs, pair_stats = select_preferences(
-            scored, policy=jc.policy, min_gap=jc.min_gap, use_verifiers=jc.use_verifiers, seed=jc.seed
+            scored,
+            policy=jc.policy,
+            min_gap=jc.min_gap,
+            use_verifiers=jc.use_verifiers,
+            seed=jc.seed,
+            min_judged_gap=jc.min_judged_gap,
+            repair=jc.repair,
         )
         if "llm_pairs" in jman["outputs"]:
             pairs = merge_llm_pairs(pairs, list(read_output(ctx, jman, "llm_pairs")), pair_stats.by_judge)
+            # the verifier pairs follow the sign rule already; this counts the LLM-judge pairs it changes
+            pairs, adjusted = judged_gaps(pairs, jc.min_judged_gap)
+            pair_stats.rpo_sign_adjusted += adjusted
         dialogues: list[dict] = []
         dropped = 0
         if "dialogues_scored" in jman["outputs"]:
-            dialogues, dropped = select_dialogues(read_output(ctx, jman, "dialogues_scored"), jc.dialogue_threshold)
+            dialogues, dropped = select_dialogues(
+                read_output(ctx, jman, "dialogues_scored"), jc.dialogue_threshold, jc.dialogue_keep
+            )
         sft = [{**r, "lineage": lin} for r in sft + dialogues]
         pairs = [{**p, "lineage": lin} for p in pairs]
         code = [r for r in sft if r.get("kind") in CODE_KINDS]

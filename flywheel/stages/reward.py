@@ -22,16 +22,13 @@ from flywheel.train.job import file_digest
 
 def _train(ctx: Context, fp: str) -> tuple[str, dict]:
     """Train the reward model; returns its store URI and the trainer's metrics."""
-    from flywheel.config import builtin_or_path
     from flywheel.reward.drivers import train
 
     rc, cfg = ctx.cfg.reward, ctx.cfg
     uri = ctx.store.uri(round_dir(RUN_LEVEL), "reward", fp, "model")
     out = ctx.store.path(uri) if ctx.store.is_local else os.path.join(ctx.cache_dir, "reward", fp, "model")
     engines(ctx).release()  # training needs the cores the engines hold
-    metrics = train(
-        [builtin_or_path(rc.train_file)], rc, cfg.train, _backbone(ctx), out, ctx.cache_dir, tiny=cfg.models.tiny
-    )
+    metrics = train([rc.train_file], rc, cfg.train, _backbone(ctx), out, ctx.cache_dir, tiny=cfg.models.tiny)
     if not ctx.store.is_local:
         ctx.store.put_dir(out, uri)
     return uri, {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "history"}
@@ -43,11 +40,15 @@ def _backbone(ctx: Context) -> str:
 
 def run(ctx: Context) -> dict:
     """Train (or take) the reward model and publish it with its held-out pairwise accuracy."""
-    from flywheel.config import builtin_or_path
+    from flywheel.reward.drivers import data_path
 
     cfg, rc = ctx.cfg, ctx.cfg.reward
     spec = cfg.models.reward
-    data = [file_digest(builtin_or_path(f)) or f for f in (rc.train_file, rc.heldout_file)]
+    # the data by content: a changed file (or dataset directory, or s3 object) retrains the judge
+    data = [
+        file_digest(data_path(f, ctx.cache_dir, split=s))
+        for f, s in ((rc.train_file, "train"), (rc.heldout_file, "validation"))
+    ]
     fp_parts = [spec, to_dict(rc), data, dict(cfg.judges.weights)]
     if spec == "trained":
         fp_parts += [

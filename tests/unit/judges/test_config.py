@@ -35,6 +35,7 @@ def test_defaults_and_structured_roundtrip():
         "",
         0,
     )
+    assert (cfg.min_judged_gap, cfg.repair) == (0.5, True)
     validate_judge_config(cfg)
     merged = OmegaConf.merge(
         cfg, OmegaConf.from_dotlist(["weights.verbosity=-0.5", "sft_threshold=3.5", "policy=max_random"])
@@ -59,6 +60,9 @@ def test_type_checked_by_omegaconf():
         ({"weights": {"length": 1.0}}, "weights"),
         ({"judge_pairs_per_prompt": 0}, "judge_pairs_per_prompt"),
         ({"sft_threshold": float("inf")}, "sft_threshold"),
+        ({"min_judged_gap": 0.0}, "min_judged_gap"),
+        ({"min_judged_gap": -1.0}, "min_judged_gap"),
+        ({"min_judged_gap": float("nan")}, "min_judged_gap"),
     ],
 )
 def test_validation_names_the_field(override, culprit):
@@ -67,13 +71,29 @@ def test_validation_names_the_field(override, culprit):
         validate_judge_config(cfg)
 
 
+def test_new_keys_merge_from_overrides():
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(JudgeConfig), OmegaConf.from_dotlist(["repair=false", "min_judged_gap=1.5"])
+    )
+    validate_judge_config(cfg)
+    assert (cfg.repair, cfg.min_judged_gap) == (False, 1.5)
+    with pytest.raises(Exception):
+        cfg.repair = "sometimes"
+
+
+def test_repair_must_be_a_bool():
+    cfg = JudgeConfig(repair="yes")  # type: ignore[arg-type]  # a plain dataclass does not check types
+    with pytest.raises(FlywheelError, match="repair"):
+        cfg.validate()
+
+
 def test_judges_import_without_torch_or_engines():
     # a clean interpreter: other tests in this process may already have imported torch
     import subprocess
 
     code = (
         "import sys; import flywheel.judges.config, flywheel.judges.select, flywheel.judges.verifiers, "
-        "flywheel.judges.metrics, flywheel.judges.pairwise, flywheel.judges.attributes; "
+        "flywheel.judges.metrics, flywheel.judges.pairwise, flywheel.judges.attributes, flywheel.judges.repair; "
         "print(sorted(m for m in ('torch', 'ray', 'vllm', 'deepspeed', 'prefect', 'mlflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -5,12 +5,17 @@ import pytest
 from flywheel.errors import FlywheelError
 from flywheel.judges.llm_select import judge_requests, pairwise_select
 from flywheel.judges.select import (
+    judged_gap,
+    judged_gaps,
     select_dialogues,
     select_pair,
     select_preferences,
+    select_repair,
     select_sft,
     select_sft_rows,
+    with_judged_gap,
 )
+from flywheel.sdg.instructions import make_instruction
 
 USER = {"role": "user", "content": "Q?"}
 
@@ -240,3 +245,247 @@ def test_select_dialogues_keeps_rewards_at_or_above_threshold_in_order():
     assert dropped == 3
     kept, dropped = select_dialogues(rows, None)
     assert [r["id"] for r in kept] == ["a", "b", "c"] and dropped == 2
+
+
+# --- the RPO sign rule ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "judge, rewards, expected",
+    [
+        # inverted: swapped, the gap keeps its size (1.0 >= 0.5)
+        ("verifier", (2.0, 3.0), (3.0, 2.0, True)),
+        ("llm_judge", (-1.0, 1.5), (1.5, -1.0, True)),
+        # tied: chosen = rejected + min_gap
+        ("verifier", (2.0, 2.0), (2.5, 2.0, True)),
+        ("verifier_repair", (1.0, 1.0), (1.5, 1.0, True)),
+        # inverted by less than min_gap: swapped, then widened from the lower reward
+        ("verifier", (1.0, 1.25), (1.5, 1.0, True)),
+        # right sign but below min_gap: widened
+        ("llm_judge", (1.25, 1.0), (1.5, 1.0, True)),
+        # right sign, at or above min_gap: unchanged
+        ("verifier", (3.0, 2.5), (3.0, 2.5, False)),
+        ("llm_judge", (4.0, 1.0), (4.0, 1.0, False)),
+        # the reward model's pairs are never changed
+        ("reward_model", (3.0, 2.75), (3.0, 2.75, False)),
+    ],
+)
+def test_judged_gap(judge, rewards, expected):
+    assert judged_gap(*rewards, judge, 0.5) == expected
+
+
+def test_without_the_rule_an_inverted_verifier_pair_has_a_negative_target_gap():
+    eta = 1.0
+    rows = [row("right", 2.0, True), row("wrong", 3.0, False)]
+    raw, _ = select_pair(rows)
+    # RPO's target gap eta * (r*(chosen) - r*(rejected)) would push the policy towards the wrong response
+    assert eta * (raw["reward_chosen"] - raw["reward_rejected"]) == -1.0
+    (pair,), stats = select_preferences(rows, min_judged_gap=0.5)
+    assert texts(pair) == ("right", "wrong")
+    assert eta * (pair["reward_chosen"] - pair["reward_rejected"]) == 1.0
+    assert (pair["reward_model_chosen"], pair["reward_model_rejected"]) == (2.0, 3.0)
+    assert (stats.reward_inverted, stats.rpo_sign_adjusted) == (1, 1)
+    assert stats.as_dict()["rpo_sign_adjusted"] == 1
+
+
+def test_tied_verifier_pair_gets_the_min_gap():
+    (pair,), stats = select_preferences([row("right", 1.0, True), row("wrong", 1.0, False)], min_judged_gap=0.25)
+    assert (pair["reward_chosen"], pair["reward_rejected"], pair["judge"]) == (1.25, 1.0, "verifier")
+    assert stats.rpo_sign_adjusted == 1 and stats.reward_inverted == 0
+
+
+def test_reward_model_pairs_are_never_adjusted():
+    groups = [
+        FOUR,
+        [row("a", 1.0, pid="q"), row("b", 1.5, pid="q")],
+        [row("x", 0.5, True, pid="r"), row("y", 2.0, pid="r"), row("z", 0.0, pid="r")],
+    ]
+    for policy in ("max_min", "best_second", "max_random"):
+        for min_gap in (0.0, 0.25):
+            for group in groups:
+                for seed in range(5):
+                    raw, _ = select_pair(group, policy, min_gap, seed=seed)
+                    (pair,), stats = select_preferences(group, policy, min_gap, seed=seed, min_judged_gap=5.0)
+                    assert pair["judge"] == "reward_model" and pair == raw
+                    # chosen has the higher reward by construction
+                    assert pair["reward_chosen"] > pair["reward_rejected"]
+                    assert stats.rpo_sign_adjusted == 0 and "reward_model_chosen" not in pair
+
+
+def test_verifier_pair_with_a_clear_gap_is_kept_as_it_is():
+    rows = [row("right", 3.0, True), row("wrong", 1.0, False)]
+    (pair,), stats = select_preferences(rows)
+    assert pair == select_pair(rows)[0] and stats.rpo_sign_adjusted == 0
+
+
+def test_judged_gaps_over_rows_is_idempotent_and_skips_rows_without_rewards():
+    pairs = [
+        {"judge": "llm_judge", "reward_chosen": 0.5, "reward_rejected": 1.0, "prompt_id": "p1"},
+        {"judge": "llm_judge", "reward_chosen": None, "reward_rejected": None, "prompt_id": "p2"},
+        {"judge": "reward_model", "reward_chosen": 2.0, "reward_rejected": 1.0, "prompt_id": "p3"},
+    ]
+    once, n = judged_gaps(pairs, 0.5)
+    assert n == 1
+    assert once[0] == {
+        "judge": "llm_judge",
+        "reward_chosen": 1.0,
+        "reward_rejected": 0.5,
+        "prompt_id": "p1",
+        "reward_model_chosen": 0.5,
+        "reward_model_rejected": 1.0,
+    }
+    assert once[1:] == pairs[1:]
+    assert judged_gaps(once, 0.5) == (once, 0)
+    assert with_judged_gap(pairs[0], 0.5) == (once[0], True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (1.0, 2.0, "verifier", 0.0),
+        (1.0, 2.0, "verifier", -0.5),
+        (1.0, 2.0, "verifier", float("inf")),
+        (float("nan"), 2.0, "verifier", 0.5),
+        (1.0, 2.0, "oracle", 0.5),
+    ],
+)
+def test_judged_gap_rejects_bad_arguments(args):
+    with pytest.raises(FlywheelError):
+        judged_gap(*args)
+    with pytest.raises(FlywheelError):
+        select_preferences(FOUR, min_judged_gap=0.0)
+
+
+# --- verifier-guided repair in selection -----------------------------------------------------------------
+
+LOWER = {"instructions": [make_instruction("all_lowercase", {})]}
+BULLETS = {"instructions": [make_instruction("bullets", {"n": 3})]}
+
+
+def test_all_failing_prompt_gets_a_repair_pair():
+    rows = [
+        row("Paris is the Capital.", 2.0, False, meta=LOWER),
+        row("It is Paris.", 1.0, False, meta=LOWER),
+        row("", 3.0, False, meta=LOWER),  # empty: not a candidate
+    ]
+    assert select_pair(rows) == (None, "all_verified_false")
+    pairs, stats = select_preferences(rows, min_judged_gap=0.5)
+    assert pairs == [
+        {
+            "prompt": [USER],
+            "chosen": [{"role": "assistant", "content": "paris is the capital."}],
+            "rejected": [{"role": "assistant", "content": "Paris is the Capital."}],
+            "reward_chosen": 2.5,
+            "reward_rejected": 2.0,
+            "judge": "verifier_repair",
+            "prompt_id": "p1",
+            "reward_model_chosen": None,
+            "reward_model_rejected": 2.0,
+        }
+    ]
+    assert (stats.kept, stats.repaired, stats.rpo_sign_adjusted, stats.skipped) == (1, 1, 0, {})
+    assert stats.by_judge == {"verifier_repair": 1}
+    flat = stats.as_dict()
+    assert flat["repaired"] == 1 and flat["judge/verifier_repair"] == 1
+    # a single failing response is enough for a repair pair
+    (single,), _ = select_preferences(rows[:1])
+    assert texts(single) == ("paris is the capital.", "Paris is the Capital.")
+
+
+def test_repair_is_off_without_the_flag_or_the_verifiers():
+    rows = [row("Paris is the Capital.", 2.0, False, meta=LOWER), row("It is Paris.", 1.0, False, meta=LOWER)]
+    pairs, stats = select_preferences(rows, repair=False)
+    assert pairs == [] and stats.skipped == {"all_verified_false": 1} and stats.repaired == 0
+    pairs, stats = select_preferences(rows, use_verifiers=False)
+    assert [p["judge"] for p in pairs] == ["reward_model"] and stats.repaired == 0 and not stats.repair_failed
+
+
+def test_repair_only_when_every_response_fails():
+    # one unverified response: the reward model decides, nothing is repaired
+    rows = [row("Paris is the Capital.", 2.0, False, meta=LOWER), row("It is Paris.", 3.0, meta=LOWER)]
+    pairs, stats = select_preferences(rows)
+    assert [(p["judge"], *texts(p)) for p in pairs] == [("reward_model", "It is Paris.", "Paris is the Capital.")]
+    assert stats.repaired == 0 and not stats.repair_failed
+    # a verified-True response with nothing to pair against: skipped, not repaired
+    rows = [row("x", 1.0, True, meta=LOWER), row("Paris", 3.0, meta=LOWER)]
+    pairs, stats = select_preferences(rows)
+    assert pairs == [] and stats.skipped == {"no_rejected_candidate": 1}
+    assert stats.repaired == 0 and not stats.repair_failed
+
+
+def test_repair_failures_are_counted_by_reason():
+    rows = [
+        row("No bullets here.", 2.0, False, meta=BULLETS),
+        row("None here.", 1.0, False, meta=BULLETS),
+        row("Three 41", 1.0, False, pid="p2", meta={"answer": "42"}),
+        row("no meta", 1.0, False, pid="p3"),
+    ]
+    pairs, stats = select_preferences(rows)
+    assert pairs == []
+    assert stats.repair_failed == {"unfixable/bullets": 1, "math_answer_absent": 1, "no_verifier": 1}
+    assert stats.skipped == {"all_verified_false": 1, "too_few_responses": 2}
+    flat = stats.as_dict()
+    assert flat["repair_failed/unfixable/bullets"] == 1 and flat["repaired"] == 0
+
+
+def test_repair_of_a_response_that_now_passes_makes_no_pair():
+    rows = [row("already lowercase.", 2.0, False, meta=LOWER)]
+    assert select_repair(rows) == (None, None, "already_passes")
+
+
+def test_select_repair_sft_row_and_gap():
+    rows = [row("There are 42 apples, 6 more than 36.", 1.5, False, kind="math", meta={"answer": "42"})]
+    pair, sft_row, reason = select_repair(rows, min_judged_gap=1.0)
+    assert reason is None
+    fixed = "There are 42 apples, 6 more than 36.\nThe answer is 42."
+    assert (pair["reward_chosen"], pair["reward_rejected"]) == (2.5, 1.5)
+    assert texts(pair) == (fixed, "There are 42 apples, 6 more than 36.")
+    assert sft_row == {
+        "messages": [USER, {"role": "assistant", "content": fixed}],
+        "reward": 1.5,
+        "kind": "math",
+        "prompt_id": "p1",
+        "repaired": True,
+    }
+    assert select_repair([row("x", 1.0, True)]) == (None, None, None)
+    assert select_repair([]) == (None, None, None)
+
+
+def test_sft_rows_take_the_repair_when_nothing_else_is_kept():
+    rows = [
+        row("Paris is the Capital.", 2.0, False, meta=LOWER),
+        row("It is Paris.", 1.0, False, meta=LOWER),
+        row("good", 3.0, True, pid="p2", meta=LOWER),
+        row("Bad", 4.0, False, pid="p2", meta=LOWER),
+        row("No bullets.", 2.0, False, pid="p3", meta=BULLETS),
+    ]
+    kept, stats = select_sft_rows(rows, threshold=None)
+    assert [(r["prompt_id"], r["messages"][-1]["content"], r.get("repaired")) for r in kept] == [
+        ("p1", "paris is the capital.", True),
+        ("p2", "good", None),
+    ]
+    assert kept[0] == {
+        "messages": [USER, {"role": "assistant", "content": "paris is the capital."}],
+        "reward": 2.0,
+        "kind": "general",
+        "prompt_id": "p1",
+        "repaired": True,
+    }
+    assert (stats.kept, stats.repaired, stats.repair_failed) == (2, 1, {"unfixable/bullets": 1})
+    assert stats.skipped == {"all_verified_false": 1}
+    # the threshold applies to the repaired response's (original) reward
+    kept, stats = select_sft_rows(rows, threshold=2.5)
+    assert [r["prompt_id"] for r in kept] == ["p2"]
+    assert stats.skipped == {"repaired_below_threshold": 1, "all_verified_false": 1} and stats.repaired == 0
+    kept, stats = select_sft_rows(rows, threshold=None, repair=False)
+    assert [r["prompt_id"] for r in kept] == ["p2"] and stats.skipped == {"all_verified_false": 2}
+
+
+def test_select_dialogues_keeps_the_best_rated_share_when_no_threshold():
+    rows = [{"id": i, "reward": r} for i, r in enumerate([0.1, 0.9, 0.5, 0.7, float("nan")])]
+    kept, dropped = select_dialogues(rows, None, keep_share=0.5)  # 4 finite: the best 2 (0.9, 0.7), in order
+    assert [r["id"] for r in kept] == [1, 3] and dropped == 3
+    kept, _ = select_dialogues(rows, 0.4, keep_share=0.25)  # an explicit threshold wins
+    assert [r["id"] for r in kept] == [1, 2, 3]
+    with pytest.raises(FlywheelError):
+        select_dialogues(rows, None, keep_share=0.0)

@@ -1,0 +1,174 @@
+"""Verifier-guided repair: one hand-written failing response per fixable kind, its expected repair, and the refusals."""
+
+import pytest
+
+from flywheel.judges.repair import FIXABLE_KINDS, answer_line, attempt_repair, repair
+from flywheel.judges.verifiers import verify
+from flywheel.sdg.instructions import REGISTRY, make_instruction
+
+
+def meta(*instructions, **extra):
+    """A prompt meta with ``(kind, params)`` instructions."""
+    return {"instructions": [make_instruction(kind, params) for kind, params in instructions], **extra}
+
+
+# (kind, params, failing response, expected repair)
+CASES = [
+    ("all_lowercase", {}, "Paris is the Capital.", "paris is the capital."),
+    ("all_uppercase", {}, "Paris is the capital.", "PARIS IS THE CAPITAL."),
+    (
+        "end_phrase",
+        {"phrase": "Hope this helps!"},
+        "Paris is the capital.",
+        "Paris is the capital.\nHope this helps!",
+    ),
+    (
+        "start_phrase",
+        {"phrase": "Here is my response:"},
+        "Paris is the capital.",
+        "Here is my response:\nParis is the capital.",
+    ),
+    (
+        "json_format",
+        {},
+        'Paris is the "capital".\nIt is big.',
+        '{"response": "Paris is the \\"capital\\".\\nIt is big."}',
+    ),
+    ("quotation", {}, "Paris is the capital.", '"Paris is the capital."'),
+    (
+        "no_commas",
+        {},
+        "Paris, the capital,\nhas 2,100,000 people,and more.",
+        "Paris the capital\nhas 2100000 people and more.",
+    ),
+    ("postscript", {"marker": "P.S."}, "Paris is the capital.", "Paris is the capital.\n\nP.S. Thanks for reading."),
+    (
+        "postscript",
+        {"marker": "P.P.S."},
+        "Paris is the capital.",
+        "Paris is the capital.\n\nP.P.S. Thanks for reading.",
+    ),
+    (
+        "title",
+        {},
+        "## The capital of France, in short\n\nIt is Paris.",
+        "<<The capital of France in short>>\n## The capital of France, in short\n\nIt is Paris.",
+    ),
+    (
+        "sections",
+        {"n": 2},
+        "History first.\n\n\nThen geography.",
+        "Section 1\nHistory first.\n\nSection 2\nThen geography.",
+    ),
+]
+
+
+@pytest.mark.parametrize("kind, params, response, expected", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_each_fixable_kind(kind, params, response, expected):
+    m = meta((kind, params))
+    assert verify(m, response) is False
+    assert repair(response, m) == expected
+    assert verify(m, expected) is True
+
+
+def test_fixable_kinds_are_registry_kinds():
+    assert set(FIXABLE_KINDS) <= set(REGISTRY)
+    assert {"two_responses", "bullets", "length_max_words", "keywords_include"}.isdisjoint(FIXABLE_KINDS)
+
+
+def test_math_answer_stated_nowhere_in_final_form_gets_the_line():
+    response = "Each box holds 6, so 7 boxes hold 42 apples; that is 6 more than 36."
+    # the last number (36) is read as the final answer, so the response fails
+    assert verify({"answer": "42"}, response) is False
+    assert answer_line(response, "42") == ("The answer is 42.", None)
+    assert repair(response, {"answer": "42"}) == response + "\nThe answer is 42."
+    # a full reference solution is reduced to its final answer; thousands separators are dropped
+    assert answer_line("It costs 1,000 dollars, not 900.", "So the total is\n#### 1000") == (
+        "The answer is 1000.",
+        None,
+    )
+    assert repair("It costs 1,000 dollars, not 900.", {"answer": "#### 1000", "math_backend": "builtin"}) == (
+        "It costs 1,000 dollars, not 900.\nThe answer is 1000."
+    )
+
+
+def test_math_answer_is_never_made_up():
+    # the right number is nowhere in the response
+    assert attempt_repair("Each box holds 6, so 7 boxes hold 41.", {"answer": "42"}) == (None, "math_answer_absent")
+    # a stated wrong final answer is not overruled, even if the right number appears earlier
+    for response in ("42 would be wrong; the answer is 40.", "Not 42 but \\boxed{40}.", "42?\n#### 40"):
+        assert attempt_repair(response, {"answer": "42"}) == (None, "math_answer_stated")
+
+
+def test_several_fixes_keep_each_other_valid():
+    m = meta(
+        ("all_lowercase", {}),
+        ("no_commas", {}),
+        ("title", {}),
+        ("postscript", {"marker": "P.S."}),
+        ("quotation", {}),
+        ("paragraphs", {"n": 2, "sep": "blank"}),
+    )
+    response = "Paris, the capital.\n\nIt is old."
+    assert (
+        repair(response, m) == '"<<paris the capital>>\nparis the capital.\n\nit is old.\n\np.s. thanks for reading."'
+    )
+    m = meta(
+        ("start_phrase", {"phrase": "Here is my response:"}),
+        ("title", {}),
+        ("end_phrase", {"phrase": "Hope this helps!"}),
+        ("postscript", {"marker": "P.S."}),
+        ("paragraphs", {"n": 1, "sep": "blank"}),
+    )
+    # the start phrase already in place stays first; the end phrase stays last, after the postscript
+    assert repair("Here is my response: Paris.", m) == (
+        "Here is my response:\n<<Paris>>\nParis.\n\nP.S. Thanks for reading.\nHope this helps!"
+    )
+
+
+def test_math_and_instructions_together():
+    m = meta(("all_uppercase", {}), ("no_commas", {}), answer="1042")
+    response = "There are 1,042 apples, 6 more than 36."
+    assert repair(response, m) == "THERE ARE 1042 APPLES 6 MORE THAN 36.\nTHE ANSWER IS 1042."
+    m = meta(("json_format", {}), answer="42")
+    fixed = repair("So 42 apples, 6 more than 36.", m)
+    assert fixed == '{"response": "So 42 apples, 6 more than 36.\\nThe answer is 42."}' and verify(m, fixed) is True
+
+
+@pytest.mark.parametrize(
+    "response, m, reason",
+    [
+        ("Paris is the capital.", meta(("bullets", {"n": 2})), "unfixable/bullets"),
+        ("Paris is the capital.", meta(("two_responses", {})), "unfixable/two_responses"),
+        (
+            "Paris is the capital.",
+            meta(("all_lowercase", {}), ("length_min_words", {"n": 50})),
+            "unfixable/length_min_words",
+        ),
+        ("One paragraph only.", meta(("sections", {"n": 2})), "unfixable/sections"),
+        ("...", meta(("title", {})), "unfixable/title"),
+        # contradictory: an all-lowercase response cannot start with a capitalised phrase
+        ("Paris.", meta(("all_lowercase", {}), ("start_phrase", {"phrase": "Here is my response:"})), "still_failing"),
+        # JSON cannot end with a phrase
+        ("Paris.", meta(("json_format", {}), ("end_phrase", {"phrase": "Hope this helps!"})), "still_failing"),
+        # the appended end phrase pushes the response over its word limit
+        (
+            "One two three.",
+            meta(("end_phrase", {"phrase": "That is all for now."}), ("length_max_words", {"n": 5})),
+            "still_failing",
+        ),
+        ("Paris.", None, "no_verifier"),
+        ("Paris.", {"instructions": []}, "no_verifier"),
+        ("Paris.", {"instructions": [{"kind": "no_such_kind"}]}, "bad_meta"),
+        ("Paris.", {"instructions": [{"kind": "end_phrase", "params": {}}]}, "bad_meta"),
+        ("   ", meta(("all_lowercase", {})), "empty_response"),
+    ],
+)
+def test_unrepairable_cases_return_none(response, m, reason):
+    assert attempt_repair(response, m) == (None, reason)
+    assert repair(response, m) is None
+
+
+def test_a_passing_response_is_returned_as_it_is():
+    m = meta(("all_lowercase", {}))
+    assert attempt_repair("paris.", m) == ("paris.", None)
