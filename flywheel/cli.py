@@ -149,7 +149,7 @@ def _print_status(args, rounds=None, as_json: bool = False) -> int:
         f"run-level: reward {run_level['reward']}"
         + (
             f" ({'trained' if run_level.get('reward_trained') else 'UNTRAINED head'}, held-out pairwise accuracy "
-            f"{judge.get('accuracy', float('nan')):.3f})"
+            f"{judge.get('accuracy/all', float('nan')):.3f})"
             if judge
             else ""
         )

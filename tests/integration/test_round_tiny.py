@@ -100,7 +100,7 @@ def test_reward_stage_trains_the_judge_once_and_every_round_uses_it(resumed_run)
     root = resumed_run["root"]
     man = _manifest(root, 0, "reward")
     assert man is not None and man["outputs"]["judge"] == {"spec": "trained", "trained": True}
-    assert man["metrics"]["train_steps"] == 3 and 0.0 <= man["metrics"]["accuracy"] <= 1.0
+    assert man["metrics"]["train_steps"] == 3 and 0.0 <= man["metrics"]["accuracy/all"] <= 1.0
     assert man["finished_at"] < resumed_run["before"][(1, "prompts")]["finished_at"]  # before round 1, not redone
     model = man["outputs"]["model"]["uri"]
     assert len(json.load(open(os.path.join(model, "config.json")))["id2label"]) == 5
