@@ -44,7 +44,10 @@ def parser() -> argparse.ArgumentParser:
     _common(it)
 
     st = sub.add_parser("stage", help="run one stage of a round")
-    st.add_argument("name", help="prompts | dialogues | responses | judge | datasets | train | evaluate | promote")
+    st.add_argument(
+        "name",
+        help="reward (run level) | prompts | dialogues | responses | judge | datasets | train | evaluate | promote",
+    )
     st.add_argument("--round", type=int, required=True)
     _common(st)
 
