@@ -8,7 +8,8 @@ from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.attributes import ATTRIBUTES, DEFAULT_WEIGHTS
-from flywheel.judges.select import DEFAULT_MIN_JUDGED_GAP, POLICIES
+from flywheel.judges.gaps import DEFAULT_MIN_JUDGED_GAP
+from flywheel.judges.select import POLICIES
 
 
 @dataclass
@@ -21,7 +22,7 @@ class JudgeConfig:
         min_gap: smallest reward gap of a reward-model pair.
         min_judged_gap: smallest reward gap of a pair decided by a verifier or the LLM judge, > 0: the rewards
             of such a pair are reordered (and widened to this gap) so that RPO's target gap has the judged
-            sign (``flywheel.judges.select.judged_gap``; 0.5 reward units, the metrics' hard-pair gap).
+            sign (``flywheel.judges.gaps.judged_gap``; 0.5 reward units, the metrics' hard-pair gap).
         sft_threshold: minimum reward of an SFT response; None keeps the best response regardless.
         dialogue_threshold: minimum reward of a role-played dialogue kept for SFT; None: ``dialogue_keep`` decides.
         dialogue_keep: when no threshold is set, the best-rated share of the round's dialogues kept for SFT

@@ -8,7 +8,7 @@ fail their verifiers pairs a mechanical repair of its best response with it, jud
 remaining prompts are decided by the reward model, or, when the judge stage ran an LLM judge (output
 ``llm_pairs``), by the pairs on which both of its orders agreed (judge ``llm_judge``). Verifier and LLM-judge
 pairs get rewards whose gap has the judged sign, at least ``judges.min_judged_gap``
-(``flywheel.judges.select.judged_gap``): RPO trains towards that gap.
+(``flywheel.judges.gaps.judged_gap``): RPO trains towards that gap.
 
 Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``pairs/rpo_sign_adjusted``,
 ``pairs/repaired``, ``pairs/repair_failed/<reason>``, ``sft/repaired``, ``sft/repair_failed/<reason>`` among
@@ -20,7 +20,8 @@ Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow T
 
 from __future__ import annotations
 
-from flywheel.judges.select import judged_gaps, select_dialogues, select_preferences, select_sft_rows
+from flywheel.judges.gaps import judged_gaps
+from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 
 CODE_KINDS = ("code",)

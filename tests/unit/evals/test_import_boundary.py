@@ -13,8 +13,8 @@ class _Block:
             raise ImportError("blocked: " + name)
         return None
 sys.meta_path.insert(0, _Block())
-from flywheel.evals import ifeval, stats, suites
-suites.overlap_report(suites.build_math()[:3], suites.training_texts(math_seeds=10))
+from flywheel.evals import disjoint, ifeval, math_suite, stats, suites
+disjoint.overlap_report(suites.build_math()[:3], disjoint.training_texts(math_seeds=10))
 print("ok")
 """
 

@@ -10,7 +10,7 @@ from importlib import resources
 
 import pytest
 
-from flywheel.evals import suites
+from flywheel.evals import disjoint, math_suite, suites
 from flywheel.judges.verifiers import verify
 from flywheel.reward.helpsteer_set import math_problem
 from flywheel.sdg.if_prompts import CONFLICTS, if_single_prompt
@@ -34,7 +34,7 @@ def math_rows():
 
 @pytest.fixture(scope="module")
 def sources():
-    return suites.training_texts()
+    return disjoint.training_texts()
 
 
 def _user(row: dict) -> str:
@@ -59,7 +59,7 @@ def test_counts(if_rows, math_rows):
     tasks = suites.base_tasks()
     assert len(tasks) >= 100 and len(set(tasks)) == len(tasks)
     assert len(if_rows) == suites.PROMPTS_PER_TASK * len(tasks) >= 300
-    assert len(math_rows) == suites.PROBLEMS_PER_FAMILY * len(suites.FAMILIES) >= 150
+    assert len(math_rows) == math_suite.PROBLEMS_PER_FAMILY * len(math_suite.FAMILIES) >= 150
 
 
 # ---- instruction-following suite ----------------------------------------------------------------
@@ -158,13 +158,13 @@ def test_math_answers_follow_from_the_text(math_rows):
     families = {}
     for row in math_rows:
         problem, suffix = _user(row).split("\n\n")
-        assert suffix == suites.MATH_SUFFIX
+        assert suffix == math_suite.MATH_SUFFIX
         numbers = [int(x) for x in re.findall(r"\d+", problem)]
         family, answer = row["meta"]["family"], row["meta"]["answer"]
         assert answer == str(int(answer)) and int(answer) >= 0
         assert int(answer) == _solve(family, numbers), row["id"]
         families[family] = families.get(family, 0) + 1
-    assert families == {f: suites.PROBLEMS_PER_FAMILY for f in suites.FAMILIES}
+    assert families == {f: math_suite.PROBLEMS_PER_FAMILY for f in math_suite.FAMILIES}
 
 
 def test_math_meta_is_judged_by_the_ground_truth_verifier(math_rows):
@@ -179,10 +179,10 @@ def test_math_texts_differ_from_the_reward_set_generator(math_rows):
         w = re.findall(r"\w+", text.lower())
         return {tuple(w[i : i + 4]) for i in range(len(w) - 3)}
 
-    generated = {suites.normalize(math_problem(random.Random(seed))["question"]) for seed in range(3000)}
+    generated = {disjoint.normalize(math_problem(random.Random(seed))["question"]) for seed in range(3000)}
     theirs = set().union(*(shingles(q) for q in generated))
     for row in math_rows:
-        prompt = suites.normalize(_user(row))
+        prompt = disjoint.normalize(_user(row))
         problem = prompt.split(" work it out")[0]
         assert problem not in generated and prompt not in generated
         assert not any(q in prompt for q in generated)
@@ -207,7 +207,7 @@ def test_suites_are_disjoint_from_everything_training_sees(if_rows, math_rows, s
     }
     assert set(sources) == expected
     assert all(len(texts) > 0 for texts in sources.values())
-    report = suites.overlap_report(if_rows + math_rows, sources)
+    report = disjoint.overlap_report(if_rows + math_rows, sources)
     assert report["eval_rows"] == len(if_rows) + len(math_rows)
     assert report["hits"] == []
     assert report["duplicate_ids"] == [] and report["duplicate_prompts"] == []
@@ -215,12 +215,12 @@ def test_suites_are_disjoint_from_everything_training_sees(if_rows, math_rows, s
 
 def test_base_tasks_are_disjoint_from_training_prompts(sources):
     rows = [{"id": f"t{i}", "messages": [{"role": "user", "content": t}]} for i, t in enumerate(suites.base_tasks())]
-    assert suites.overlap_report(rows, sources)["hits"] == []
+    assert disjoint.overlap_report(rows, sources)["hits"] == []
 
 
 def test_the_two_files_share_no_ids_or_prompts(if_rows, math_rows):
     assert not {r["id"] for r in if_rows} & {r["id"] for r in math_rows}
-    prompts = [suites.normalize(_user(r)) for r in if_rows + math_rows]
+    prompts = [disjoint.normalize(_user(r)) for r in if_rows + math_rows]
     assert len(set(prompts)) == len(prompts)
 
 
@@ -235,7 +235,7 @@ def test_overlap_report_finds_planted_overlaps(sources):
         row("dup", "A fresh request about kites."),
         row("dup", "A fresh request about kites."),
     ]
-    report = suites.overlap_report(planted, sources)
+    report = disjoint.overlap_report(planted, sources)
     found = {(h["id"], h["source"], h["relation"]) for h in report["hits"]}
     assert ("eq", "reward_bank", "equal") in found
     assert ("in", "heldout_prompts", "eval_contains_source") in found
@@ -247,7 +247,7 @@ def test_overlap_report_finds_planted_overlaps(sources):
 
 def test_short_source_phrases_only_need_to_differ():
     rows = [{"id": "a", "messages": [{"role": "user", "content": "Describe the history of kites."}]}]
-    assert suites.overlap_report(rows, {"topics": ["history"]})["hits"] == []
+    assert disjoint.overlap_report(rows, {"topics": ["history"]})["hits"] == []
     rows.append({"id": "b", "messages": [{"role": "user", "content": "History"}]})
-    hits = suites.overlap_report(rows, {"topics": ["history"]})["hits"]
+    hits = disjoint.overlap_report(rows, {"topics": ["history"]})["hits"]
     assert [(h["id"], h["relation"]) for h in hits] == [("b", "equal")] * len(hits) and hits
