@@ -206,7 +206,9 @@ def test_compare_writes_table_and_chart(submitted_run, tmp_path):
     png = open(os.path.join(root, "reports", "compare.png"), "rb").read()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     page = open(os.path.join(root, "reports", "compare.html")).read()
-    assert page.count("<tr>") == 3 + 3 and "data:image/png;base64," in page  # header + 2 rounds, twice
+    # header + the initial model (round 0) + 2 rounds, twice
+    assert page.count("<tr>") == 4 + 4 and "data:image/png;base64," in page
+    assert "initial:tiny-nemotron" in page
     # the MLflow parent runs give the same numbers as the manifests
     res = _flywheel(
         "compare", "--config", TINY, f"run.root={root}", "--source", "mlflow", "--json", "--out", str(tmp_path / "rep")
@@ -292,9 +294,13 @@ def test_deployment_runs_through_server_and_worker(services, submitted_run):
     (run,) = runs["flow_runs"]
     assert run["state"] == "COMPLETED" and run["parameters"]["round_idx"] == 2
     assert run["parameters"]["overrides"] == [f"run.root={root}", "eval.always_promote=true"]
+    from flywheel.rounds import RUN_STAGES
     from flywheel.rounds import STAGES as FLOW_STAGES
 
-    assert len(run["tasks"]) == len(FLOW_STAGES) and all(s == "COMPLETED" for s in run["tasks"].values())
+    # the round's stages, and the run-level reward stage (published already: a skip)
+    assert len(run["tasks"]) == len(FLOW_STAGES) + len(RUN_STAGES) and all(
+        s == "COMPLETED" for s in run["tasks"].values()
+    )
     # the stages were already done: the deployment resumed, it did not redo work
     assert _manifest(root, 2, "promote")["finished_at"] < run["start"]
 
@@ -323,7 +329,7 @@ def test_uis_show_the_rounds(services):
     client = MlflowClient(f"http://127.0.0.1:{ports['mlflow']}")
     exp = client.get_experiment_by_name("tiny")
     runs = client.search_runs([exp.experiment_id], max_results=500)
-    parents = sorted(r.data.tags["flywheel.round"] for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    parents = sorted(r.data.tags["flywheel.round"] for r in runs if _is_round_parent(r))
     assert parents == ["1", "2"]
     status = _flywheel("services", "status", "--home", services["home"])
     assert status.returncode == 0 and status.stdout.count(" up ") >= 3, status.stdout
@@ -369,3 +375,8 @@ def test_run_names_and_stage_tags_in_a_real_flow(services):
         "demo/round-2/prompts": ["flywheel", "flywheel-accelerator", "stage:prompts"],
         "demo/round-2/datasets": ["flywheel", "stage:datasets"],
     }
+
+
+def _is_round_parent(run) -> bool:
+    """A round's parent run (the run-level reward stage has a run of its own, tagged flywheel.run_level)."""
+    return "mlflow.parentRunId" not in run.data.tags and "flywheel.round" in run.data.tags
