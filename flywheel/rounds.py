@@ -149,6 +149,9 @@ def run_rounds(
         raise FlywheelError(f"rounds {first}..{last}: need 1 <= first <= last")
     decisions: dict[int, dict] = {}
     try:
+        from flywheel.stages.roles import check_models
+
+        check_models(open_run(config, overrides).context(1))  # a missing model stops the run before any stage
         for name in RUN_STAGES:  # once per run; a skip when already published
             call(open_run(config, overrides), 0, name)
         for r in range(first, last + 1):

@@ -123,6 +123,13 @@ def student(ctx: Context) -> dict:
     return {"uri": uri, "id": f"student:{os.path.basename(uri.rstrip('/'))}"}
 
 
+def check_models(ctx: Context) -> None:
+    """Resolve the models a run names (initial, an explicit student) so a bad one stops it before any stage runs."""
+    initial_model(ctx)
+    if ctx.cfg.models.student:
+        student(ctx)
+
+
 def generator(ctx: Context) -> dict:
     """The generator for this round: the initial model in round 1, else what round-1 promotion decided."""
     if ctx.round == 1:
