@@ -44,22 +44,25 @@ def _bootstrap(ctx: Context, name: str, build) -> str:
     return uri
 
 
+def _causal_lm(ctx: Context, spec: str, what: str, tiny, name: str, seed: int) -> str:
+    """URI of a policy named by ``spec``: ``smollm2`` (pulled once), ``tiny`` (built from ``tiny``), or a path/URI."""
+    if spec == "smollm2":
+        return pull_smollm2(ctx.cache_dir)
+    if spec == "tiny":
+        tok = smollm2_tokenizer(ctx.cache_dir)
+        return _bootstrap(
+            ctx,
+            f"{name}-{tiny.arch}-{fingerprint(tiny.__dict__)}",
+            lambda out: build_tiny_causal_lm(out, tok, tiny, seed=seed),
+        )
+    model_dir(ctx, spec, what)
+    return spec
+
+
 def initial_model(ctx: Context) -> dict:
     """The round-1 generator: ``{"uri", "id"}``."""
-    spec = ctx.cfg.models.initial
-    if spec == "smollm2":
-        uri = pull_smollm2(ctx.cache_dir)
-    elif spec == "tiny":
-        tok = smollm2_tokenizer(ctx.cache_dir)
-        tiny = ctx.cfg.models.tiny
-        uri = _bootstrap(
-            ctx,
-            f"tiny-{tiny.arch}-{fingerprint(tiny.__dict__)}",
-            lambda out: build_tiny_causal_lm(out, tok, tiny, seed=ctx.cfg.run.seed),
-        )
-    else:
-        uri = spec
-        model_dir(ctx, uri, "models.initial")
+    cfg = ctx.cfg
+    uri = _causal_lm(ctx, cfg.models.initial, "models.initial", cfg.models.tiny, "tiny", cfg.run.seed)
     return {"uri": uri, "id": f"initial:{os.path.basename(uri.rstrip('/'))}"}
 
 
@@ -104,22 +107,12 @@ def _llama(tiny):
 
 def student(ctx: Context) -> dict:
     """The model this round aligns, ``{"uri", "id"}``: ``models.student``, or the generator when it is ""."""
-    spec = ctx.cfg.models.student
-    if not spec:
+    cfg = ctx.cfg
+    if not cfg.models.student:
         return generator(ctx)
-    if spec == "smollm2":
-        uri = pull_smollm2(ctx.cache_dir)
-    elif spec == "tiny":
-        tok = smollm2_tokenizer(ctx.cache_dir)
-        tiny = ctx.cfg.models.tiny_student
-        uri = _bootstrap(
-            ctx,
-            f"student-tiny-{tiny.arch}-{fingerprint(tiny.__dict__)}",
-            lambda out: build_tiny_causal_lm(out, tok, tiny, seed=ctx.cfg.run.seed + 1),
-        )
-    else:
-        uri = spec
-        model_dir(ctx, uri, "models.student")
+    uri = _causal_lm(
+        ctx, cfg.models.student, "models.student", cfg.models.tiny_student, "student-tiny", cfg.run.seed + 1
+    )
     return {"uri": uri, "id": f"student:{os.path.basename(uri.rstrip('/'))}"}
 
 
