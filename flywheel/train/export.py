@@ -31,6 +31,16 @@ def step_tag(step: int) -> str:
     return f"step-{step:08d}"
 
 
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path``: a reader sees the old file or the whole new one, even after a crash."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def prune_checkpoints(ckpt_dir: str, keep: str) -> None:
     """Delete every tag directory but ``keep`` (a checkpoint is only useful until the next one)."""
     if not os.path.isdir(ckpt_dir):

@@ -195,21 +195,28 @@ def reference_logps(
     return merged
 
 
-def _has_checkpoint(ckpt_dir: str, fp: str, rt: Runtime) -> bool:
-    """Whether every rank sees a checkpoint of this very job in ``ckpt_dir``; a stale one is deleted."""
-    ok = False
+def _checkpoint_tag(ckpt_dir: str, fp: str, rt: Runtime) -> str | None:
+    """The newest complete checkpoint of this very job in ``ckpt_dir``, as seen by every rank; else ``None``.
+
+    ``job.json`` names the tag and is rewritten (atomically, by rank 0) only after every rank has saved it, so
+    a checkpoint torn by a kill mid-save is never loaded (DeepSpeed's own ``latest`` may point at it). A
+    directory of another job, or with no complete checkpoint, is deleted.
+    """
+    tag = None
     try:
         with open(os.path.join(ckpt_dir, "job.json")) as f:
-            ok = json.load(f).get("fingerprint") == fp and os.path.isfile(os.path.join(ckpt_dir, "latest"))
-    except (OSError, json.JSONDecodeError):
-        ok = False
-    if all(rt.gather(ok)):
-        return True
+            rec = json.load(f)
+        if rec.get("fingerprint") == fp and isinstance(rec.get("tag"), str):
+            tag = rec["tag"] if os.path.isdir(os.path.join(ckpt_dir, rec["tag"])) else None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        tag = None
+    if all(t == tag for t in rt.gather(tag)) and tag is not None:
+        return tag
     rt.barrier()
     if rt.rank == 0 and os.path.isdir(ckpt_dir):
         shutil.rmtree(ckpt_dir)
     rt.barrier()
-    return False
+    return None
 
 
 def run_job(
@@ -287,13 +294,14 @@ def resume_point(engine: ModelEngine, job: TrainJob, fp: str, rt: Runtime) -> tu
     """(optimizer steps already done, checkpoint function) for a job with fingerprint ``fp``.
 
     A checkpoint in ``{out_dir}.ckpt`` is continued only when its ``job.json`` carries the same fingerprint;
-    the returned function saves step ``k`` there (all ranks), then rank 0 records the fingerprint and prunes
-    older tags.
+    the returned function saves step ``k`` there (all ranks), then rank 0 records the fingerprint and the
+    tag (the checkpoint is complete only from then on) and prunes older tags.
     """
     ckpt_dir = export.checkpoint_dir(job.out_dir)
     start = 0
-    if _has_checkpoint(ckpt_dir, fp, rt):
-        _, client = engine.load_checkpoint(ckpt_dir)
+    tag = _checkpoint_tag(ckpt_dir, fp, rt)
+    if tag is not None:
+        _, client = engine.load_checkpoint(ckpt_dir, tag=tag)
         start = int((client or {}).get("step", 0))
 
     def checkpoint(step: int) -> None:
@@ -301,8 +309,9 @@ def resume_point(engine: ModelEngine, job: TrainJob, fp: str, rt: Runtime) -> tu
         engine.save_checkpoint(ckpt_dir, tag=tag, client_state={"step": step})
         rt.barrier()
         if rt.rank == 0:
-            with open(os.path.join(ckpt_dir, "job.json"), "w") as f:
-                json.dump({"fingerprint": fp, "name": job.name}, f)
+            export.write_json_atomic(
+                os.path.join(ckpt_dir, "job.json"), {"fingerprint": fp, "name": job.name, "tag": tag}
+            )
             export.prune_checkpoints(ckpt_dir, keep=tag)
         rt.barrier()
 

@@ -1,7 +1,7 @@
 """The training loop shared by in-process runs (tests, benchmarks) and Ray Train workers.
 
 The loop talks to a *model engine*: anything callable like the model that also has ``backward(loss)``,
-``step()``, ``get_lr()``, ``save_checkpoint(dir, tag, client_state)`` and ``load_checkpoint(dir)``. A
+``step()``, ``get_lr()``, ``save_checkpoint(dir, tag, client_state)`` and ``load_checkpoint(dir, tag)``. A
 DeepSpeed engine is one as it is; :class:`TorchEngine` gives a plain model + optimizer the same
 micro-step semantics (``backward`` scales by ``1 / grad_accum``; ``step`` updates only on the last
 micro-step of an accumulation window). Collectives stay outside: the caller passes ``reduce_mean``.
@@ -42,7 +42,7 @@ class ModelEngine(Protocol):
     def step(self) -> object: ...
     def get_lr(self) -> Sequence[float]: ...
     def save_checkpoint(self, save_dir: str, tag: str, client_state: dict[str, Any]) -> object: ...
-    def load_checkpoint(self, load_dir: str) -> tuple[str | None, dict[str, Any] | None]: ...
+    def load_checkpoint(self, load_dir: str, tag: str | None = None) -> tuple[str | None, dict[str, Any] | None]: ...
 
 
 def lr_lambda(total_steps: int, warmup_steps: int, schedule: str) -> Callable[[int], float]:
@@ -131,12 +131,14 @@ class TorchEngine:
             f.write(tag)
         os.replace(os.path.join(save_dir, "latest.tmp"), os.path.join(save_dir, "latest"))
 
-    def load_checkpoint(self, load_dir: str) -> tuple[str | None, dict[str, Any] | None]:
-        latest = os.path.join(load_dir, "latest")
-        if not os.path.isfile(latest):
-            return None, None
-        with open(latest) as f:
-            path = os.path.join(load_dir, f.read().strip(), "state.pt")
+    def load_checkpoint(self, load_dir: str, tag: str | None = None) -> tuple[str | None, dict[str, Any] | None]:
+        if tag is None:
+            latest = os.path.join(load_dir, "latest")
+            if not os.path.isfile(latest):
+                return None, None
+            with open(latest) as f:
+                tag = f.read().strip()
+        path = os.path.join(load_dir, tag, "state.pt")
         state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain containers only
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])

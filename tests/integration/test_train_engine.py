@@ -165,16 +165,23 @@ def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_policy_dir):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     log = open(tmp_path / "killed.log", "w")  # a file, not a pipe: an unread pipe would stall the run
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    latest = os.path.join(out + ".ckpt", "latest")
+    record = os.path.join(out + ".ckpt", "job.json")  # names the newest checkpoint every rank has completed
+
+    def completed_tag():
+        try:
+            return json.load(open(record)).get("tag")
+        except (OSError, ValueError):
+            return None
+
     try:
         deadline = time.time() + 400
-        while not os.path.isfile(latest) and proc.poll() is None and time.time() < deadline:
+        while completed_tag() is None and proc.poll() is None and time.time() < deadline:
             time.sleep(0.1)
-        assert os.path.isfile(latest), "no checkpoint appeared before the run ended"
+        assert completed_tag(), "no checkpoint completed before the run ended"
     finally:
         _kill_tree(proc.pid)  # a hard kill of the driver, Ray and both workers mid-training
         log.close()
-    killed_at = int(open(latest).read().strip().split("-")[1])
+    killed_at = int(completed_tag().split("-")[1])
     assert 5 <= killed_at < int(steps) and not os.path.isdir(out)
 
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)

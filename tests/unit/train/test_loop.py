@@ -169,6 +169,11 @@ def test_run_job_resumes_from_its_checkpoint_and_skips_when_done(tmp_path, tiny_
         run_job(job, rt)
     monkeypatch.undo()
     assert (tmp_path / "b.ckpt" / "latest").read_text() == "step-00000002"
+    assert json.loads((tmp_path / "b.ckpt" / "job.json").read_text())["tag"] == "step-00000002"
+    # a later save torn by a kill: the engine's ``latest`` names it, job.json (written last) does not
+    (tmp_path / "b.ckpt" / "step-00000003").mkdir()
+    (tmp_path / "b.ckpt" / "step-00000003" / "state.pt.tmp").write_bytes(b"torn")
+    (tmp_path / "b.ckpt" / "latest").write_text("step-00000003")
     resumed = run_job(job, rt)
     assert resumed["resumed_from_step"] == 2 and [r["step"] for r in resumed["history"]] == [3, 4]
     assert resumed["history"][-1]["loss"] == pytest.approx(whole["history"][-1]["loss"], rel=1e-5)
