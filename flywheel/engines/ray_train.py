@@ -25,6 +25,7 @@ import torch
 
 from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
+from flywheel.hardware import use_autocast
 from flywheel.reward.job import REWARD_KIND, reward_fingerprint, run_reward_job
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
@@ -179,9 +180,10 @@ def _fingerprint(job: TrainJob, code_replay: float) -> str:
 
 
 def _run(job: TrainJob, rt: Runtime, cfg: TrainConfig, on_step: Callable[[dict], None] | None) -> dict:
+    autocast = use_autocast(cfg.autocast, on_gpu=rt.device.type == "cuda", bf16_weights=cfg.bf16)  # this worker's CPU
     if job.kind == REWARD_KIND:
-        return run_reward_job(job, rt, on_step)  # type: ignore[arg-type]
-    return run_job(job, rt, cfg.code_replay, cfg.ref_batch_size, on_step=on_step)
+        return run_reward_job(job, rt, on_step, autocast)  # type: ignore[arg-type]
+    return run_job(job, rt, cfg.code_replay, cfg.ref_batch_size, on_step=on_step, autocast=autocast)
 
 
 def _as_train_config(cfg) -> TrainConfig:

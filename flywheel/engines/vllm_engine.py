@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from flywheel.hardware import cpu_has_bf16
+
 # Engine start-up without a spawned engine-core process: seconds instead of tens of seconds on CPU.
 CPU_ENV = {
     "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
@@ -51,16 +53,6 @@ def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
         on_gpu=engine.gpus_per_actor > 0,
         metrics=engine.metrics,
     )
-
-
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Elsewhere bf16 is emulated and slow."""
-    try:
-        with open(cpuinfo) as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_dtype(dtype: str, on_gpu: bool) -> str:

@@ -61,8 +61,13 @@ def _load(rt: Runtime, path: str) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
 
 
-def run_reward_job(job: RewardJob, rt: Runtime, on_step: Callable[[dict], None] | None = None) -> dict:
-    """Train one reward job on runtime ``rt``; every rank calls it. Returns rank 0's metrics."""
+def run_reward_job(
+    job: RewardJob, rt: Runtime, on_step: Callable[[dict], None] | None = None, autocast: bool = False
+) -> dict:
+    """Train one reward job on runtime ``rt``; every rank calls it. Returns rank 0's metrics.
+
+    ``autocast`` runs the forwards under bf16 autocast (``train.autocast``, resolved on the worker).
+    """
     if not job.data:
         raise FlywheelError(f"reward job {job.name}: no data files")
     validate_stage(job.stage, f"reward job {job.name}")
@@ -108,7 +113,8 @@ def run_reward_job(job: RewardJob, rt: Runtime, on_step: Callable[[dict], None] 
         checkpoint=checkpoint,
         reduce_mean=rt.reduce_mean,
         on_step=progress,
+        autocast=autocast,
     )
-    metrics.update(name=job.name, skipped_rows=skipped, trainable_params=trainable)
+    metrics.update(name=job.name, skipped_rows=skipped, trainable_params=trainable, autocast_bf16=int(autocast))
     publish_export(engine, model, tokenizer, job, fp, metrics, rt)
     return metrics

@@ -16,7 +16,7 @@ import torch
 from flywheel.reward.data import RewardExample, collate_reward
 from flywheel.reward.losses import masked_mse
 from flywheel.train.config import StageConfig
-from flywheel.train.loop import StepResult, run_steps, summarize
+from flywheel.train.loop import StepResult, precision, run_steps, summarize
 
 
 def freeze_lower_layers(model: torch.nn.Module, trainable_layers: int) -> int:
@@ -66,6 +66,7 @@ def train_reward(
     checkpoint: Callable[[int], None] | None = None,
     reduce_mean: Callable[[dict[str, float]], dict[str, float]] = lambda d: d,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    autocast: bool = False,
 ) -> dict:
     """Train the reward model on ``examples`` for one stage; same contract as ``flywheel.train.loop.train_stage``.
 
@@ -78,7 +79,9 @@ def train_reward(
         batch = collate_reward([examples[i] for i in idx], pad_id)
         if device is not None:
             batch = {k: v.to(device) for k, v in batch.items()}
-        return reward_step(engine, batch), int(batch["attention_mask"].sum())
+        with precision(autocast, device):
+            result = reward_step(engine, batch)
+        return result, int(batch["attention_mask"].sum())
 
     history, total_steps, seconds = run_steps(
         engine,

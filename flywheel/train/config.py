@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flywheel.errors import FlywheelError
+from flywheel.hardware import AUTOCAST_CHOICES
 
 LR_SCHEDULES = ("cosine", "constant", "linear")
 TRUNCATIONS = ("left_prompt", "right")
@@ -96,6 +97,7 @@ class TrainConfig:
     backend: str = "gloo"
     zero_stage: int = 0
     bf16: bool = False
+    autocast: str = "auto"  # bf16 autocast of the forwards: auto (GPUs, CPUs with native bf16) | bf16 | off
     code_replay: float = 0.02
     ref_batch_size: int = 8  # pairs per forward in the one-off reference log-prob pass
     max_failures: int = 0  # Ray Train restarts of the worker group; each resumes from the last checkpoint
@@ -139,6 +141,7 @@ def validate_train(cfg: TrainConfig) -> None:
         (0.0 <= cfg.code_replay <= 1.0, "train.code_replay must be in [0, 1]"),
         (cfg.ref_batch_size >= 1, "train.ref_batch_size must be >= 1"),
         (cfg.max_failures >= 0, "train.max_failures must be >= 0"),
+        (cfg.autocast in AUTOCAST_CHOICES, f"train.autocast must be one of {', '.join(AUTOCAST_CHOICES)}"),
     ]
     for ok, msg in checks:
         if not ok:

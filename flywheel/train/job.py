@@ -133,7 +133,11 @@ def file_digest(path: str) -> str | None:
 
 
 def job_fingerprint(job: TrainJob, code_replay: float) -> str:
-    """Identity of a job's inputs: kind, stage, model weights, data contents and the replay share."""
+    """Identity of a job's inputs: kind, stage, model weights, data contents and the replay share.
+
+    The precision is not in it: ``train.autocast`` is part of each training stage's fingerprint, and what
+    ``auto`` resolved to on the workers is in the export's metrics (``autocast_bf16``).
+    """
     models = [reference.model_fingerprint(p) for p in (job.init_model, job.ref_model) if p]
     return fingerprint(
         job.kind,
@@ -168,12 +172,14 @@ def load_examples(
 
 
 def reference_logps(
-    job: TrainJob, examples: list[tdata.PairExample], batch_size: int, pad_id: int, rt: Runtime
+    job: TrainJob, examples: list[tdata.PairExample], batch_size: int, pad_id: int, rt: Runtime, autocast: bool = False
 ) -> torch.Tensor:
     """Stored reference log-probs ``[N, 2]``; computed once (sharded over ranks) when the cache misses."""
     path = job.ref_logps or f"{job.data[0]}.ref_logps.safetensors"
     ref_model = cast(str, job.ref_model)  # run_job refuses DPO/RPO jobs without one
-    fp = fingerprint(reference.model_fingerprint(ref_model), reference.pairs_fingerprint(examples))
+    fp = fingerprint(
+        reference.model_fingerprint(ref_model), reference.pairs_fingerprint(examples), *(["bf16"] if autocast else [])
+    )
     # rank 0's file decides and its tensor is shared, so ranks on other nodes need no copy of the cache
     cached: torch.Tensor | None = rt.gather(reference.load_ref_logps(path, fp) if rt.rank == 0 else None)[0]
     if cached is not None:
@@ -185,7 +191,7 @@ def reference_logps(
         print(f"{job.name}: reference log-probs of {len(examples)} pairs over {rt.world} worker(s)", flush=True)
     model = AutoModelForCausalLM.from_pretrained(ref_model, dtype=torch.float32).to(rt.device)  # type: ignore[arg-type]
     mine = list(range(rt.rank, len(examples), rt.world))
-    vals = reference.compute_ref_logps(model, [examples[i] for i in mine], batch_size, pad_id)
+    vals = reference.compute_ref_logps(model, [examples[i] for i in mine], batch_size, pad_id, autocast)
     del model
     merged = reference.merge_shards(rt.gather((mine, vals)), len(examples))
     if rt.rank == 0:
@@ -202,12 +208,13 @@ def _checkpoint_tag(ckpt_dir: str, fp: str, rt: Runtime) -> str | None:
     a checkpoint torn by a kill mid-save is never loaded (DeepSpeed's own ``latest`` may point at it). A
     directory of another job, or with no complete checkpoint, is deleted.
     """
-    tag = None
+    tag: str | None = None
     try:
         with open(os.path.join(ckpt_dir, "job.json")) as f:
             rec = json.load(f)
-        if rec.get("fingerprint") == fp and isinstance(rec.get("tag"), str):
-            tag = rec["tag"] if os.path.isdir(os.path.join(ckpt_dir, rec["tag"])) else None
+        named = rec.get("tag") if rec.get("fingerprint") == fp else None
+        if isinstance(named, str) and os.path.isdir(os.path.join(ckpt_dir, named)):
+            tag = named
     except (OSError, json.JSONDecodeError, AttributeError):
         tag = None
     if all(t == tag for t in rt.gather(tag)) and tag is not None:
@@ -225,10 +232,12 @@ def run_job(
     code_replay: float = 0.0,
     ref_batch_size: int = 8,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    autocast: bool = False,
 ) -> dict[str, Any]:
     """Train one job on runtime ``rt``; every rank calls it. Returns the job's metrics (rank 0's view).
 
-    ``on_step`` receives each optimizer step's metrics, reduced over ranks (every rank calls it).
+    ``on_step`` receives each optimizer step's metrics, reduced over ranks (every rank calls it);
+    ``autocast`` runs the forwards (reference pass included) under bf16 autocast.
     """
     if job.kind not in ("sft", "dpo", "rpo"):  # reward jobs: flywheel.reward.job.run_reward_job
         raise FlywheelError(f"train job {job.name}: kind must be sft, dpo or rpo, got {job.kind!r}")
@@ -253,7 +262,7 @@ def run_job(
     if not examples:
         raise FlywheelError(f"train job {job.name}: no trainable examples in {job.data}")
     ref = (
-        reference_logps(job, cast("list[tdata.PairExample]", examples), ref_batch_size, pad_id, rt)
+        reference_logps(job, cast("list[tdata.PairExample]", examples), ref_batch_size, pad_id, rt, autocast)
         if job.kind != "sft"
         else None
     )
@@ -284,8 +293,9 @@ def run_job(
         checkpoint=checkpoint,
         reduce_mean=rt.reduce_mean,
         on_step=on_step,
+        autocast=autocast,
     )
-    metrics.update(name=job.name, skipped_rows=skipped)
+    metrics.update(name=job.name, skipped_rows=skipped, autocast_bf16=int(autocast))
     publish_export(engine, model, tokenizer, job, fp, metrics, rt)
     return metrics
 

@@ -9,6 +9,7 @@ micro-step of an accumulation window). Collectives stay outside: the caller pass
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -237,6 +238,17 @@ def preference_step(
     return StepResult(loss, metrics)
 
 
+def precision(autocast: bool, device: torch.device | str | None = None) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast for a forward pass (weights and optimizer stay fp32), or nothing.
+
+    Log-softmax and the losses still run in fp32 (:mod:`flywheel.train.losses` upcasts the logits).
+    """
+    if not autocast:
+        return contextlib.nullcontext()
+    kind = torch.device(device).type if device is not None else "cpu"
+    return torch.autocast(device_type=kind, dtype=torch.bfloat16)
+
+
 def _to(batch: dict[str, torch.Tensor], device: torch.device | str | None) -> dict[str, torch.Tensor]:
     return batch if device is None else {k: v.to(device) for k, v in batch.items()}
 
@@ -260,6 +272,7 @@ def train_stage(
     checkpoint: Callable[[int], None] | None = None,
     reduce_mean: Callable[[dict[str, float]], dict[str, float]] = lambda d: d,
     on_step: Callable[[dict[str, float]], None] | None = None,
+    autocast: bool = False,
 ) -> dict[str, Any]:
     """Train ``engine`` on ``examples`` for one stage; return summary metrics and the per-step history.
 
@@ -272,6 +285,7 @@ def train_stage(
         checkpoint: called with the step number every ``stage.checkpoint_every`` steps (not after the last).
         reduce_mean: averages a metrics dict over ranks (identity in-process).
         on_step: receives each step's reduced metrics (rank 0 may log them).
+        autocast: run the forward passes under bf16 autocast (:func:`precision`).
     """
     if kind not in KINDS:
         raise ValueError(f"train_stage: kind must be one of {KINDS}, got {kind!r}")
@@ -283,12 +297,14 @@ def train_stage(
         picked = [examples[i] for i in idx]
         if kind == "sft":
             batch = _to(collate_sft(cast("list[Encoded]", picked), pad_id), device)
-            result = sft_step(engine, batch, stage)
+            with precision(autocast, device):
+                result = sft_step(engine, batch, stage)
         else:
             batch = collate_pairs(cast("list[PairExample]", picked), pad_id)
             ref = cast(torch.Tensor, ref_logps)[batch["index"]]  # checked above: DPO/RPO have ref_logps
             batch = _to(batch, device)
-            result = preference_step(engine, batch, ref if device is None else ref.to(device), stage, kind)
+            with precision(autocast, device):
+                result = preference_step(engine, batch, ref if device is None else ref.to(device), stage, kind)
         return result, int(batch["attention_mask"].sum())
 
     history, total_steps, seconds = run_steps(

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from flywheel.train import losses
 from flywheel.train.data import PairExample, collate_pairs, example_length
-from flywheel.train.loop import label_logits
+from flywheel.train.loop import label_logits, precision
 
 _EDGE = 1 << 20  # bytes hashed at each end of a weight file
 
@@ -59,9 +59,11 @@ def pairs_fingerprint(examples: Sequence[PairExample]) -> str:
 
 @torch.no_grad()
 def compute_ref_logps(
-    model: torch.nn.Module, examples: Sequence[PairExample], batch_size: int, pad_id: int
+    model: torch.nn.Module, examples: Sequence[PairExample], batch_size: int, pad_id: int, autocast: bool = False
 ) -> torch.Tensor:
     """Forward-only pass of the reference ``model`` over ``examples``; returns ``[len(examples), 2]``.
+
+    ``autocast`` must match the training step's, so that the policy starts exactly at the reference.
 
     Row ``i`` holds (chosen, rejected) summed log-probs of ``examples[i]``. Pairs run in length order to
     keep padding low; the result is put back in input order.
@@ -73,7 +75,8 @@ def compute_ref_logps(
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
         batch = {k: v.to(device) for k, v in collate_pairs([examples[i] for i in idx], pad_id).items()}
-        logits, labels = label_logits(model, batch)  # the same positions and kernels as the training step
+        with precision(autocast, device):
+            logits, labels = label_logits(model, batch)  # the same positions and kernels as the training step
         logps = losses.sequence_logps(logits, labels).float().cpu()
         n = len(idx)
         out[idx, 0] = logps[:n]

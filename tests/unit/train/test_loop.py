@@ -203,3 +203,18 @@ def test_run_job_dpo_computes_reference_once_and_exports(tmp_path, tiny_policy_d
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "dpo"))
     assert model.config.num_hidden_layers == 2
     assert AutoTokenizer.from_pretrained(str(tmp_path / "dpo")).chat_template
+
+
+def test_bf16_autocast_trains_from_a_reference_computed_alike(tmp_path, tiny_policy_dir):
+    """Under autocast the reference pass runs like the training forward: DPO starts at log 2 and learns."""
+    pref = _write(tmp_path / "pref.jsonl", PREF_ROWS)
+    st = StageConfig(lr=1e-2, batch_size=2, max_steps=4, beta=0.1, sft_weight=0.0, lr_schedule="constant")
+    job = TrainJob("dpo", "dpo", tiny_policy_dir, tiny_policy_dir, [pref], str(tmp_path / "dpo"), st)
+    m = run_job(job, LocalRuntime(), autocast=True)
+    first, last = m["history"][0], m["history"][-1]
+    assert first["pref_loss"] == pytest.approx(math.log(2), abs=2e-2)
+    assert last["pref_loss"] < first["pref_loss"] and m["autocast_bf16"] == 1
+    fp32 = run_job(
+        TrainJob("f", "dpo", tiny_policy_dir, tiny_policy_dir, [pref], str(tmp_path / "f"), st), LocalRuntime()
+    )
+    assert fp32["autocast_bf16"] == 0 and fp32["history"][0]["pref_loss"] == pytest.approx(math.log(2), abs=1e-4)
