@@ -201,9 +201,11 @@ def status(cfg: Config, store: Store) -> list[dict]:
 
 
 def _state(store: Store, r: int, name: str) -> str:
-    if store.manifest(r, name) is not None:
-        return "done"
-    return "failed" if store.failure(r, name) is not None else "pending"
+    """``failed`` when the newest attempt failed (even if an older attempt's result is still published)."""
+    man, failed = store.manifest(r, name), store.failure(r, name)
+    if failed is not None and (man is None or failed.get("at", 0.0) >= man.get("finished_at", 0.0)):
+        return "failed"
+    return "done" if man is not None else "pending"
 
 
 def run_status(store: Store) -> dict[str, Any]:

@@ -74,6 +74,14 @@ def test_failed_stage_is_marked_and_reported_by_status(tmp_path):
     assert rows[0]["stages"]["judge"] == "failed"
     assert rows[0]["stages"]["responses"] == "pending"
 
+    # a newer attempt (another config) fails: the older published result does not make the stage "done"
+    with pytest.raises(FlywheelError):
+        run_once(ctx, "prompts", ["changed"], boom)
+    assert ctx.store.manifest(1, "prompts") is not None
+    assert status(ctx.cfg, ctx.store)[0]["stages"]["prompts"] == "failed"
+    run_once(ctx, "prompts", ["changed"], lambda fp: ({}, {}))
+    assert status(ctx.cfg, ctx.store)[0]["stages"]["prompts"] == "done"
+
 
 def test_stage_list_expands_training():
     cfg = load_config(None, ["train.rpo.iterations=3"])
