@@ -8,14 +8,17 @@ Layout under the run root::
     {root}/mlflow/...                               embedded MLflow store
 
 Every file is written under a temporary name and renamed into place, so a killed process never leaves a
-half-written file under a final name. A stage is *done* when its manifest exists and its fingerprint (a hash
-of the stage's config, its input manifests and the code version) matches: that is how a rerun skips work.
+half-written file under a final name (local files are fsynced before the rename). A stage is *done* when its
+manifest exists, its fingerprint (a hash of the stage's config, its input manifests and the code version)
+matches, and every output it lists is intact (JSONL parts match their sha256, models hold config and weights):
+that is how a rerun skips work, and why a truncated or deleted part is redone, never read as complete.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +34,7 @@ from flywheel import __version__
 from flywheel.errors import FlywheelError
 
 MANIFEST = "_MANIFEST.json"
+log = logging.getLogger("flywheel")
 
 
 def fingerprint(*parts: Any) -> str:
@@ -98,8 +102,15 @@ class Store:
         path = self.path(uri)
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        self.fs.pipe(tmp, data)
-        self.fs.mv(tmp, path)
+        if self.is_local:  # on disk before the rename, so a power cut cannot leave a named, empty file
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe(tmp, data)
+            self.fs.mv(tmp, path)
         return hashlib.sha256(data).hexdigest()
 
     def write_json(self, uri: str, obj: Any) -> str:
@@ -120,6 +131,44 @@ class Store:
     def read_jsonl(self, uri: str) -> Iterator[dict]:
         """Yield rows; a corrupt line raises FlywheelError naming file and line number."""
         yield from read_jsonl(uri, fs=self.fs, path=self.path(uri))
+
+    def read_part(self, part: dict) -> list[dict]:
+        """The rows of a published part, after checking its bytes against the manifest's sha256."""
+        problem = self.part_problem(part)
+        if problem is not None:
+            raise FlywheelError(f"{problem}; rerun the stage to recompute it")
+        return list(self.read_jsonl(part["uri"]))
+
+    def part_problem(self, part: dict) -> str | None:
+        """Why a published part cannot be trusted (missing, or bytes that are not the published ones), or None."""
+        try:
+            data = self.fs.cat_file(self.path(part["uri"]))
+        except FileNotFoundError:
+            return f"{part['uri']}: published part is missing"
+        except Exception as err:
+            raise FlywheelError(f"store {self.root!r} unreachable: {type(err).__name__}: {err}") from None
+        if part.get("sha256") and hashlib.sha256(data).hexdigest() != part["sha256"]:
+            return f"{part['uri']}: published part was truncated or changed (sha256 mismatch)"
+        return None
+
+    def output_problem(self, man: dict) -> str | None:
+        """The first published output of a manifest that is missing or altered, or None when all are intact.
+
+        JSONL parts are checked against their sha256; a model directory must hold ``config.json`` and weights.
+        """
+        for out in man.get("outputs", {}).values():
+            if not isinstance(out, dict):
+                continue
+            for part in out.get("parts", []):
+                problem = self.part_problem(part)
+                if problem is not None:
+                    return problem
+            if set(out) == {"uri"} and out["uri"].rstrip("/").endswith("/model"):
+                model = self.path(out["uri"])
+                names = [n.rsplit("/", 1)[-1] for n in self.fs.ls(model, detail=False)] if self.fs.isdir(model) else []
+                if "config.json" not in names or not any(n.endswith(".safetensors") for n in names):
+                    return f"{out['uri']}: published model is missing or incomplete"
+        return None
 
     def put_dir(self, local_dir: str, uri: str) -> None:
         """Publish a local directory (e.g. a HF checkpoint) at ``uri``, replacing what was there."""
@@ -170,8 +219,15 @@ class Store:
         return self.read_json(uri) if self.exists(uri) else None
 
     def is_done(self, round_idx: int, stage: str, fp: str) -> bool:
+        """The stage is published with fingerprint ``fp`` and every output is intact (else it is redone)."""
         man = self.manifest(round_idx, stage)
-        return man is not None and man.get("fingerprint") == fp
+        if man is None or man.get("fingerprint") != fp:
+            return False
+        problem = self.output_problem(man)
+        if problem is not None:
+            log.warning("%s %s: %s; redoing the stage", round_dir(round_idx), stage, problem)
+            return False
+        return True
 
     def commit(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from flywheel import __version__
 from flywheel.config import Config, builtin_or_path, expand, to_dict
 from flywheel.errors import FlywheelError
 from flywheel.store import Store, fingerprint, read_jsonl
@@ -55,7 +56,7 @@ def run_once(
 
     A failure is recorded next to the stage (``_FAILED.json``, shown by ``flywheel status``) and re-raised.
     """
-    fp = fingerprint(name, *fp_parts)
+    fp = fingerprint(name, __version__, *fp_parts)  # a new release of the code recomputes, never reuses
     if ctx.store.is_done(ctx.round, name, fp):
         log.info("round %d: %s already done (fingerprint %s), skipping", ctx.round, name, fp)
         man = ctx.store.manifest(ctx.round, name)
@@ -115,7 +116,7 @@ def read_output(ctx: Context, man: dict, name: str) -> Iterator[dict]:
     if out is None:
         raise FlywheelError(f"stage {man['stage']}: no output {name!r}")
     for part in out["parts"]:
-        yield from ctx.store.read_jsonl(part["uri"])
+        yield from ctx.store.read_part(part)  # checked against its sha256: a truncated part is never read
 
 
 def read_prompt_file(spec: str) -> list[dict]:

@@ -82,3 +82,35 @@ def test_put_dir_replaces_atomically(tmp_path):
 def test_local_dir_missing_is_flywheel_error(tmp_path):
     with pytest.raises(FlywheelError, match="model directory not found"):
         Store(str(tmp_path)).local_dir(str(tmp_path / "nothing"))
+
+
+def test_truncated_or_deleted_part_is_never_done_nor_read(tmp_path):
+    store = Store(str(tmp_path))
+    uri = store.uri("round-001", "responses", "fp1", "part-00000.jsonl")
+    n, sha = store.write_jsonl(uri, [{"i": i} for i in range(50)])
+    store.commit(1, "responses", "fp1", {"responses": {"parts": [{"uri": uri, "sha256": sha, "count": n}]}})
+    part = store.manifest(1, "responses")["outputs"]["responses"]["parts"][0]
+    assert store.is_done(1, "responses", "fp1") and len(store.read_part(part)) == 50
+
+    path = tmp_path / "round-001" / "responses" / "fp1" / "part-00000.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 1])  # whole lines lost: still valid JSONL
+    assert not store.is_done(1, "responses", "fp1")
+    with pytest.raises(FlywheelError, match=r"part-00000.jsonl: published part was truncated or changed"):
+        store.read_part(part)
+    path.unlink()
+    assert not store.is_done(1, "responses", "fp1")
+    with pytest.raises(FlywheelError, match=r"part-00000.jsonl: published part is missing"):
+        store.read_part(part)
+
+
+def test_published_model_without_weights_is_not_done(tmp_path):
+    store = Store(str(tmp_path))
+    model = tmp_path / "round-001" / "sft" / "fp1" / "model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"x")
+    store.commit(1, "sft", "fp1", {"model": {"uri": store.uri("round-001", "sft", "fp1", "model")}})
+    assert store.is_done(1, "sft", "fp1")
+    (model / "model.safetensors").unlink()
+    assert not store.is_done(1, "sft", "fp1")
