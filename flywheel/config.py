@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from flywheel.errors import FlywheelError
@@ -187,7 +188,10 @@ def _load_yaml(path: str, seen: tuple[str, ...] = ()) -> Any:
     except Exception as err:  # yaml.YAMLError and friends
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FlywheelError(f"{path}: invalid YAML ({msg})") from None
-    base = node.pop("base", None) if isinstance(node, DictConfig) else None
+    if not isinstance(node, DictConfig):
+        kind = "a list" if isinstance(node, ListConfig) else type(node).__name__
+        raise FlywheelError(f"{path}: a config must be a mapping of sections (run:, models:, ...), got {kind}")
+    base = node.pop("base", None)
     if base:
         base_path = str((p.parent / str(base)).resolve())
         if base_path in seen:
@@ -224,6 +228,9 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 
 
 def _merge(cfg, node, src: str):
+    for key, value in node.items() if isinstance(node, DictConfig) else ():
+        if key in cfg and OmegaConf.is_dict(cfg[key]) and not OmegaConf.is_dict(value) and value is not None:
+            raise FlywheelError(f"{src}: {key} must be a mapping of its settings, got {type(value).__name__} {value!r}")
     try:
         return OmegaConf.merge(cfg, node)
     except OmegaConfBaseException as err:
@@ -237,10 +244,21 @@ def _one_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
 
 
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
 def validate(cfg: Config) -> None:
     """Cross-field checks the types cannot express."""
     checks = [
         (cfg.engine.num_actors >= 1, "engine.num_actors must be >= 1"),
+        (math.isfinite(cfg.engine.kv_cache_gb) and cfg.engine.kv_cache_gb > 0, "engine.kv_cache_gb must be > 0"),
+        (cfg.engine.max_model_len >= 64, "engine.max_model_len must be >= 64"),
+        (cfg.engine.batch_size >= 1, "engine.batch_size must be >= 1"),
+        (cfg.engine.cpus_per_actor > 0 and cfg.engine.gpus_per_actor >= 0, "engine.cpus_per_actor must be > 0"),
+        (
+            bool(_NAME.fullmatch(cfg.run.name)),
+            f"run.name must be letters, digits, '.', '_' or '-' (it names files and MLflow runs), got {cfg.run.name!r}",
+        ),
         (cfg.generation.samples_per_prompt >= 2, "generation.samples_per_prompt must be >= 2 (pairs need two)"),
         (cfg.eval.primary in SUITES, f"eval.primary must be one of {', '.join(SUITES)}"),
         (0.0 < cfg.eval.confidence < 1.0, "eval.confidence must be in (0, 1)"),

@@ -55,6 +55,35 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_config(str(tmp_path / "absent.yaml"))
 
 
+def test_yaml_of_the_wrong_shape_is_one_line(tmp_path):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- run\n- engine\n")
+    with pytest.raises(FlywheelError, match=r"list.yaml: a config must be a mapping of sections .*got a list"):
+        load_config(str(listed))
+    scalar = tmp_path / "engine.yaml"
+    scalar.write_text("engine: 5\n")
+    with pytest.raises(FlywheelError, match=r"engine.yaml: engine must be a mapping of its settings, got int 5"):
+        load_config(str(scalar))
+    with pytest.raises(FlywheelError, match=r"command line: engine must be a mapping"):
+        load_config(None, ["engine=5"])
+
+
+@pytest.mark.parametrize(
+    ("override", "culprit"),
+    [
+        ("run.name=../x", "run.name"),
+        ("run.name=a/b", "run.name"),
+        ("engine.kv_cache_gb=-1", "engine.kv_cache_gb"),
+        ("engine.kv_cache_gb=nan", "engine.kv_cache_gb"),
+        ("engine.batch_size=0", "engine.batch_size"),
+        ("engine.max_model_len=0", "engine.max_model_len"),
+    ],
+)
+def test_impossible_values_name_the_key(override, culprit):
+    with pytest.raises(FlywheelError, match=culprit):
+        load_config(None, [override])
+
+
 def test_base_chain(tmp_path):
     (tmp_path / "a.yaml").write_text("engine:\n  num_actors: 4\n")
     (tmp_path / "b.yaml").write_text("base: a.yaml\neval:\n  margin: 0.5\n")
