@@ -228,9 +228,11 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 
 
 def _merge(cfg, node, src: str):
-    for key, value in node.items() if isinstance(node, DictConfig) else ():
-        if key in cfg and OmegaConf.is_dict(cfg[key]) and not OmegaConf.is_dict(value) and value is not None:
-            raise FlywheelError(f"{src}: {key} must be a mapping of its settings, got {type(value).__name__} {value!r}")
+    for name, value in node.items() if isinstance(node, DictConfig) else ():
+        if name in cfg and OmegaConf.is_dict(cfg[name]) and not OmegaConf.is_dict(value) and value is not None:
+            raise FlywheelError(
+                f"{src}: {name!s} must be a mapping of its settings, got {type(value).__name__} {value!r}"
+            )
     try:
         return OmegaConf.merge(cfg, node)
     except OmegaConfBaseException as err:
