@@ -123,6 +123,8 @@ def read_prompt_file(spec: str) -> list[dict]:
     """Prompt rows from a JSONL file: ``{"messages": [...]}`` or ``{"prompt": "..."}`` per line."""
     path = builtin_or_path(spec)
     rows = []
+    seen: dict[str, int] = {}
+    dropped = 0
     for i, row in enumerate(read_jsonl(path), 1):
         if "messages" in row:
             msgs = row["messages"]
@@ -130,17 +132,35 @@ def read_prompt_file(spec: str) -> list[dict]:
             msgs = [{"role": "user", "content": row["prompt"]}]
         else:
             raise FlywheelError(f"{path}:{i}: prompt row needs 'messages' or 'prompt'")
-        if not msgs or not isinstance(msgs, list) or msgs[-1].get("role") != "user":
+        if not msgs or not isinstance(msgs, list):
+            raise FlywheelError(f"{path}:{i}: 'messages' must be a non-empty list of turns")
+        for turn in msgs:
+            if not (
+                isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
+            ):
+                raise FlywheelError(
+                    f"{path}:{i}: each turn of 'messages' needs string 'role' and 'content', got {turn!r:.60}"
+                )
+        if msgs[-1]["role"] != "user":
             raise FlywheelError(f"{path}:{i}: 'messages' must end with a user turn")
+        pid = row.get("id") or fingerprint(msgs)
+        if str(pid) in seen:  # responses are paired by prompt id: two prompts under one id would mix answers
+            if "id" not in row:  # the same prompt text twice: one copy is enough
+                dropped += 1
+                continue
+            raise FlywheelError(f"{path}:{i}: duplicate prompt id {pid!r} (first on line {seen[str(pid)]})")
+        seen[str(pid)] = i
         rows.append(
             {
-                "id": row.get("id") or fingerprint(msgs),
+                "id": pid,
                 "messages": msgs,
                 "kind": row.get("kind", "file"),
                 "split": row.get("split", "train"),
                 "meta": row.get("meta", {}),
             }
         )
+    if dropped:
+        log.warning("%s: %d repeated prompts dropped (same messages, no id)", path, dropped)
     return rows
 
 

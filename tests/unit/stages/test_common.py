@@ -35,6 +35,20 @@ def test_prompt_file_rejects_rows_without_a_final_user_turn(tmp_path):
         read_prompt_file(str(f))
 
 
+def test_prompt_file_names_bad_turns_and_duplicate_ids(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"messages": ["hi"]}) + "\n")
+    with pytest.raises(FlywheelError, match=r"p\.jsonl:1: each turn of 'messages' needs string 'role' and 'content'"):
+        read_prompt_file(str(f))
+    user = {"role": "user", "content": "Q"}
+    rows = [{"id": "a", "messages": [user]}, {"id": "b", "prompt": "R"}, {"id": "a", "prompt": "S"}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(FlywheelError, match=r"p\.jsonl:3: duplicate prompt id 'a' \(first on line 1\)"):
+        read_prompt_file(str(f))
+    f.write_text("".join(json.dumps({"prompt": "same"}) + "\n" for _ in range(3)))  # no ids: repeats dropped
+    assert len(read_prompt_file(str(f))) == 1
+
+
 def test_builtin_prompt_files_load():
     seed = read_prompt_file("builtin:seed_prompts.jsonl")
     held = read_prompt_file("builtin:heldout_prompts.jsonl")
