@@ -16,7 +16,14 @@ Only mechanical fixes are made, one per instruction kind in ``FIXABLE_KINDS`` (k
 * ``no_commas``: drop commas (thousands separators included, so numbers keep their value);
 * ``postscript``: append a short neutral postscript line with the required marker;
 * ``title``: prepend ``<<title>>`` made of the response's own first words;
-* ``sections``: label the paragraphs ``Section 1`` .. ``Section n`` when there are exactly ``n`` of them.
+* ``sections``: label the paragraphs ``Section 1`` .. ``Section n`` when there are exactly ``n`` of them, else
+  regroup the sentences into ``n`` paragraphs first;
+* ``paragraphs``: regroup the sentences, in order, into ``n`` paragraphs with the asked separator;
+* ``bullets``: regroup the sentences, in order, into ``n`` bullet points (a text with bullets already is left);
+* ``highlights``: wrap the first ``n`` sentences that hold no asterisk in ``*...*``;
+* ``length_max_words``: keep the leading whole sentences that fit in ``n`` words.
+
+Regrouping needs at least as many sentences as groups; the words and their order never change.
 
 Math (``meta["answer"]``): when the response never states a final answer in a form the verifier reads
 (``\\boxed{}``, ``#### X``, ``The answer is X``) but one of its numbers equals the known answer, the line
@@ -37,7 +44,7 @@ from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.verifiers import compare_answers, extract_answer, verify, verify_math
-from flywheel.sdg.instructions import verify_all
+from flywheel.sdg.instructions import sentences, verify_all, words
 
 FIXABLE_KINDS: tuple[str, ...] = (
     "all_lowercase",
@@ -50,7 +57,13 @@ FIXABLE_KINDS: tuple[str, ...] = (
     "postscript",
     "title",
     "sections",
+    "paragraphs",
+    "bullets",
+    "highlights",
+    "length_max_words",
 )
+# Kinds whose fix regroups the whole text; one of them at a time.
+_LAYOUT_KINDS = ("sections", "paragraphs", "bullets")
 
 # Neutral: adds no claim to the response.
 POSTSCRIPT_TEXT = "Thanks for reading."
@@ -65,6 +78,7 @@ _COMMA = re.compile(r"[,，]")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _SECTION_LABEL = re.compile(r"(?im)^\s*(?:#+\s*)?(?:\*\*)?section\s+\d+")
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
+_BULLET_LINE = re.compile(r"(?m)^\s*[*-]\s+\S")
 
 
 def _instructions(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -130,6 +144,65 @@ def _label_sections(text: str, n: int) -> str | None:
     return "\n\n".join(f"Section {i}\n{p}" for i, p in enumerate(paragraphs, start=1))
 
 
+def _groups(text: str, n: int) -> list[str] | None:
+    """The text's sentences in order, dealt into ``n`` consecutive groups (None with fewer sentences)."""
+    found = [" ".join(x.split()) for x in sentences(text)]
+    if n < 1 or len(found) < n:
+        return None
+    size, extra = divmod(len(found), n)
+    out, i = [], 0
+    for g in range(n):
+        take = size + (1 if g < extra else 0)
+        out.append(" ".join(found[i : i + take]))
+        i += take
+    return out
+
+
+def _layout(text: str, kind: str, params: Mapping[str, Any]) -> str | None:
+    """The text regrouped for one layout instruction, or None when it cannot be."""
+    n = int(params["n"])
+    if kind == "sections":
+        labelled = _label_sections(text, n)
+        if labelled is not None or _SECTION_LABEL.search(text):
+            return labelled
+        groups = _groups(text, n)
+        return None if groups is None else _label_sections("\n\n".join(groups), n)
+    groups = _groups(text, n)
+    if groups is None:
+        return None
+    if kind == "paragraphs":
+        return ("\n***\n" if params.get("sep") == "***" else "\n\n").join(groups)
+    if _BULLET_LINE.search(text):  # bullets: a list of another length is not rewritten
+        return None
+    return "\n".join(f"* {g}" for g in groups)
+
+
+def _highlight(text: str, n: int) -> str | None:
+    """The first ``n`` asterisk-free sentences wrapped in ``*...*`` (in place), or None if there are fewer."""
+    done = 0
+    out = text
+    for sentence in sentences(text):
+        if done == n:
+            break
+        body = sentence.strip()
+        if "*" in body or "\n" in body or body not in out:
+            continue
+        out = out.replace(body, f"*{body}*", 1)
+        done += 1
+    return out if done == n else None
+
+
+def _truncate_words(text: str, n: int) -> str | None:
+    """The leading whole sentences of ``text`` with at most ``n`` words (None when even the first is longer)."""
+    kept, count = [], 0
+    for sentence in sentences(text):
+        count += len(words(sentence))
+        if count > n:
+            break
+        kept.append(sentence.strip())
+    return " ".join(kept) if kept else None
+
+
 def _quoted(text: str) -> bool:
     return len(text) > 2 and text[0] == '"' and text[-1] == '"'
 
@@ -150,12 +223,25 @@ def _apply_fixes(
         body = body[len(start) :]
     if end and body.rstrip().endswith(end):
         body = body.rstrip()[: -len(end)]
+    if "length_max_words" in failing:
+        cut = _truncate_words(body, int(params["length_max_words"]["n"]))
+        if cut is None:
+            return None, "unfixable/length_max_words"
+        body = cut
     title = _title(body)
-    if "sections" in failing:
-        labelled = _label_sections(body, int(params["sections"]["n"]))
-        if labelled is None:
-            return None, "unfixable/sections"
-        body = labelled
+    layout = [k for k in _LAYOUT_KINDS if k in failing]
+    if len(layout) > 1:
+        return None, f"unfixable/{layout[1]}"
+    if layout:
+        regrouped = _layout(body, layout[0], params[layout[0]])
+        if regrouped is None:
+            return None, f"unfixable/{layout[0]}"
+        body = regrouped
+    if "highlights" in failing:
+        marked = _highlight(body, int(params["highlights"]["n"]))
+        if marked is None:
+            return None, "unfixable/highlights"
+        body = marked
     if line is not None:
         body = f"{body.rstrip()}\n{line}"
     if "title" in failing:

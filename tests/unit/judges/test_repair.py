@@ -60,6 +60,27 @@ CASES = [
         "History first.\n\n\nThen geography.",
         "Section 1\nHistory first.\n\nSection 2\nThen geography.",
     ),
+    (
+        "sections",
+        {"n": 2},
+        "History first. Then geography. Then food.",
+        "Section 1\nHistory first. Then geography.\n\nSection 2\nThen food.",
+    ),
+    (
+        "paragraphs",
+        {"n": 2, "sep": "***"},
+        "Paris is old. It is big.\nIt has a river.",
+        "Paris is old. It is big.\n***\nIt has a river.",
+    ),
+    ("paragraphs", {"n": 3, "sep": "blank"}, "One. Two. Three.", "One.\n\nTwo.\n\nThree."),
+    ("bullets", {"n": 2}, "Paris is old. It is big. It has a river.", "* Paris is old. It is big.\n* It has a river."),
+    (
+        "highlights",
+        {"n": 2},
+        "Paris is old. It is *big*. It has a river.",
+        "*Paris is old.* It is *big*. *It has a river.*",
+    ),
+    ("length_max_words", {"n": 7}, "Paris is old. It is big. It has a river.", "Paris is old. It is big."),
 ]
 
 
@@ -73,7 +94,8 @@ def test_each_fixable_kind(kind, params, response, expected):
 
 def test_fixable_kinds_are_registry_kinds():
     assert set(FIXABLE_KINDS) <= set(REGISTRY)
-    assert {"two_responses", "bullets", "length_max_words", "keywords_include"}.isdisjoint(FIXABLE_KINDS)
+    # fixes never add content: two answers, keywords or words to reach a length are not made up
+    assert {"two_responses", "keywords_include", "length_min_words", "placeholders"}.isdisjoint(FIXABLE_KINDS)
 
 
 def test_math_answer_stated_nowhere_in_final_form_gets_the_line():
@@ -146,6 +168,9 @@ def test_math_and_instructions_together():
             "unfixable/length_min_words",
         ),
         ("One paragraph only.", meta(("sections", {"n": 2})), "unfixable/sections"),
+        ("One sentence only.", meta(("bullets", {"n": 2})), "unfixable/bullets"),
+        ("* one\n* two\n* three", meta(("bullets", {"n": 2})), "unfixable/bullets"),
+        ("A long first sentence is here. Short.", meta(("length_max_words", {"n": 3})), "unfixable/length_max_words"),
         ("...", meta(("title", {})), "unfixable/title"),
         # contradictory: an all-lowercase response cannot start with a capitalised phrase
         ("Paris.", meta(("all_lowercase", {}), ("start_phrase", {"phrase": "Here is my response:"})), "still_failing"),
