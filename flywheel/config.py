@@ -286,6 +286,17 @@ def validate(cfg: Config) -> None:
     validate_reward_config(cfg.reward)
 
 
+_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]+@")
+
+
+def redact(text: Any) -> Any:
+    """``text`` with the password of any ``scheme://user:password@host`` in it replaced by ``***``.
+
+    Anything else is returned as it is; used before a URI is logged, stored or sent as a parameter.
+    """
+    return _CREDENTIALS.sub(r"\g<head>:***@", text) if isinstance(text, str) else text
+
+
 def to_dict(section: Any) -> dict:
     """A dataclass section as a plain dict (for hashing and MLflow params)."""
     return OmegaConf.to_container(OmegaConf.structured(section), resolve=True)  # type: ignore[return-value]

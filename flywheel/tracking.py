@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from flywheel.config import TrackingConfig
+from flywheel.config import TrackingConfig, redact
 from flywheel.store import Store, round_dir
 
 log = logging.getLogger("flywheel")
@@ -66,7 +66,7 @@ class Tracker:
             )
             run_id = run.info.run_id
             self._log(run_id, params={"generator_uri": generator["uri"], **_flat(self.params)})
-            self.store.write_json(ref, {"run_id": run_id, "tracking_uri": self.uri})
+            self.store.write_json(ref, {"run_id": run_id, "tracking_uri": redact(self.uri)})
         self._parents[round_idx] = run_id
         return run_id
 
@@ -203,5 +203,5 @@ def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
         if isinstance(v, dict):
             out.update(_flat(v, key + "."))
         else:
-            out[key] = v
+            out[key] = redact(v)  # a tracking or store URI may carry a password
     return out

@@ -123,13 +123,13 @@ def cmd_services(args) -> int:
 
 
 def _run_tracking_uri(args) -> str | None:
-    from flywheel.config import load_config
+    from flywheel.config import load_config, redact
     from flywheel.store import Store
     from flywheel.tracking import tracking_uri
 
     cfg = load_config(args.config, args.overrides)
     if cfg.tracking.uri.startswith(("http://", "https://")):
-        print(f"MLflow: the run tracks to {cfg.tracking.uri}; open that")
+        print(f"MLflow: the run tracks to {redact(cfg.tracking.uri)}; open that")
         return None
     store = Store(cfg.run.root, cfg.run.storage_options)
     return tracking_uri(cfg.tracking, store, os.path.expanduser(cfg.run.cache_dir), cfg.run.name)

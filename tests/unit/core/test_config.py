@@ -94,3 +94,13 @@ def test_base_chain(tmp_path):
 def test_cross_field_validation():
     with pytest.raises(FlywheelError, match="samples_per_prompt"):
         load_config(None, ["generation.samples_per_prompt=1"])
+
+
+def test_redact_hides_passwords_in_uris_only():
+    from flywheel.config import redact
+
+    assert redact("https://alice:s3cr3t@mlflow.example.com:5000/x") == "https://alice:***@mlflow.example.com:5000/x"
+    assert redact("postgresql://u:p%40ss@db/mlflow") == "postgresql://u:***@db/mlflow"
+    assert redact("see http://a:b@h and s3://c:d@e") == "see http://a:***@h and s3://c:***@e"
+    for kept in ("http://127.0.0.1:5000", "sqlite:////tmp/mlflow.db", "user@host:path", 3):
+        assert redact(kept) == kept
