@@ -89,6 +89,14 @@ class Store:
     def check(self) -> None:
         """Fail early, in one line, when the store cannot be reached or written."""
         probe = self.uri(f".probe-{uuid.uuid4().hex[:8]}")
+        if not self.is_local:  # never create a bucket: a misspelt name must fail, not make a new one
+            bucket = self._root_path.split("/", 1)[0]
+            try:
+                found = self.fs.exists(bucket)
+            except Exception as err:
+                raise FlywheelError(f"store {self.root!r} unreachable: {type(err).__name__}: {err}") from None
+            if not found:
+                raise FlywheelError(f"store {self.root!r}: bucket {bucket!r} does not exist (create it first)")
         try:
             self.fs.makedirs(self.path(self.root), exist_ok=True)
             self.fs.pipe(self.path(probe), b"ok")

@@ -168,3 +168,20 @@ def test_unreachable_s3_is_one_line_error(tmp_path):
     assert res.returncode == 1
     err = [line for line in res.stderr.strip().splitlines() if line.startswith("flywheel: error")]
     assert len(err) == 1 and "s3://nowhere/run" in err[0]
+
+
+def test_misspelt_bucket_is_refused_not_created(s3_endpoint, monkeypatch):
+    from flywheel.errors import FlywheelError
+    from flywheel.store import Store
+
+    url, env = s3_endpoint
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    opts = {"endpoint_url": url}
+    with pytest.raises(FlywheelError, match=r"bucket 'flywheel-tset' does not exist"):
+        Store("s3://flywheel-tset/run", opts).check()
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key="testing", secret="testing-secret-value", endpoint_url=url)
+    assert not fs.exists("flywheel-tset")
+    Store(f"s3://{BUCKET}/run-check", opts).check()  # the real bucket passes
