@@ -35,6 +35,7 @@ class RunConfig:
     storage_options: dict[str, Any] = field(default_factory=dict)  # e.g. {endpoint_url: ...}; no secrets here
     seed: int = 0
     cache_dir: str = "~/.cache/flywheel"  # local copies of remote models, converted checkpoints
+    lock_wait_s: float = 0.0  # a root another run holds: 0 stops at once naming the holder; > 0 waits this long
 
 
 def _tiny_student() -> TinyModelConfig:
@@ -260,6 +261,10 @@ def validate(cfg: Config) -> None:
         (
             bool(_NAME.fullmatch(cfg.run.name)),
             f"run.name must be letters, digits, '.', '_' or '-' (it names files and MLflow runs), got {cfg.run.name!r}",
+        ),
+        (
+            math.isfinite(cfg.run.lock_wait_s) and cfg.run.lock_wait_s >= 0,
+            "run.lock_wait_s must be a number of seconds >= 0",
         ),
         (cfg.generation.samples_per_prompt >= 2, "generation.samples_per_prompt must be >= 2 (pairs need two)"),
         (cfg.eval.primary in SUITES, f"eval.primary must be one of {', '.join(SUITES)}"),

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flywheel import runlock
 from flywheel.config import Config, load_config, to_dict
 from flywheel.engines.cache import EngineCache
 from flywheel.errors import FlywheelError
@@ -64,6 +65,7 @@ class Run:
     tracker: Any = None
     engines: EngineCache | None = None
     contexts: dict[int, Context] = field(default_factory=dict)
+    lock: str | None = None  # the run root's lock file while this process holds it (flywheel.runlock)
 
     def context(self, round_idx: int) -> Context:
         """The context of round ``round_idx`` (0: the run-level stages)."""
@@ -76,8 +78,13 @@ class Run:
         return self.contexts[round_idx]
 
     def close(self) -> None:
-        if self.engines is not None:
-            self.engines.release()
+        try:
+            if self.engines is not None:
+                self.engines.release()
+        finally:
+            if self.lock is not None:
+                runlock.release(self.lock)
+                self.lock = None
 
 
 _OPEN: dict[tuple, Run] = {}
@@ -92,14 +99,19 @@ def open_run(config: str | None = None, overrides: list[str] | tuple[str, ...] =
     cfg = load_config(config, list(overrides))
     store = Store(cfg.run.root, cfg.run.storage_options)
     store.check()
+    lock = runlock.acquire(cfg.run.root, cfg.run.cache_dir, cfg.run.lock_wait_s)  # before anything is written
     tracker = None
-    if track and cfg.tracking.enabled:
-        from flywheel.tracking import Tracker
+    try:
+        if track and cfg.tracking.enabled:
+            from flywheel.tracking import Tracker
 
-        params = to_dict(cfg)
-        params["run"].pop("storage_options", None)  # may carry endpoints/keys: never logged
-        tracker = Tracker(cfg.tracking, store, os.path.expanduser(cfg.run.cache_dir), cfg.run.name, params=params)
-    rt = Run(cfg=cfg, store=store, tracker=tracker, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed))
+            params = to_dict(cfg)
+            params["run"].pop("storage_options", None)  # may carry endpoints/keys: never logged
+            tracker = Tracker(cfg.tracking, store, os.path.expanduser(cfg.run.cache_dir), cfg.run.name, params=params)
+    except BaseException:
+        runlock.release(lock)
+        raise
+    rt = Run(cfg=cfg, store=store, tracker=tracker, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed), lock=lock)
     _OPEN[key] = rt
     return rt
 

@@ -32,7 +32,7 @@ from flywheel.train.config import StageConfig, TrainConfig, validate_train
 from flywheel.train.job import Runtime, TrainJob, auto_model_class, job_fingerprint, run_job
 from flywheel.train.loop import build_optimizer, build_scheduler
 
-__all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime"]
+__all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime", "init_deepspeed"]
 
 
 def deepspeed_config(stage: StageConfig, zero_stage: int, bf16: bool, world: int) -> dict:
@@ -141,6 +141,18 @@ class _StepGauges:
             )
 
 
+def init_deepspeed(backend: str) -> None:
+    """DeepSpeed's communication on top of the process group already made (by Ray Train, or a caller).
+
+    The shared-memory collective op is a g++ build of ~100 s that gloo does not need, so it is skipped; the
+    module path must be resolved with import_module ("deepspeed.comm.torch" as an attribute chain is torch).
+    """
+    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None  # type: ignore[attr-defined]
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend=backend)
+
+
 def _worker(config: dict) -> dict[str, dict]:
     """Ray Train worker body: every job in order; rank 0 publishes each and returns all metrics."""
     import ray.train
@@ -149,12 +161,7 @@ def _worker(config: dict) -> dict[str, dict]:
     threads = max(1, int(cfg.cpus_per_worker))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
-    # the shared-memory collective op is a g++ build of ~100 s and gloo does not need it; the module path
-    # must be resolved with import_module ("deepspeed.comm.torch" as an attribute chain is torch itself)
-    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None  # type: ignore[attr-defined]
-    import deepspeed
-
-    deepspeed.init_distributed(dist_backend=cfg.backend)  # wraps the process group Ray Train made
+    init_deepspeed(cfg.backend)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = torch.device(f"cuda:{ctx.get_local_rank()}") if cfg.use_gpu else torch.device("cpu")
