@@ -7,6 +7,7 @@ depends on a process-global active run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,8 +56,14 @@ class Tracker:
         if round_idx in self._parents:
             return self._parents[round_idx]
         ref = self.store.uri(round_dir(round_idx), "_mlflow.json")
-        if self.store.exists(ref):
-            run_id = self.store.read_json(ref)["run_id"]
+        run_id = self.store.read_json(ref)["run_id"] if self.store.exists(ref) else None
+        if run_id is not None and not self._has_run(run_id):
+            # a remote root resumed on another machine, whose default (local) tracking store never saw it
+            log.info(
+                "round %d: MLflow run %s is not in %s; the round gets a new run", round_idx, run_id, redact(self.uri)
+            )
+            run_id = None
+        if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
         else:
             run = self.client.create_run(
@@ -69,6 +76,13 @@ class Tracker:
             self.store.write_json(ref, {"run_id": run_id, "tracking_uri": redact(self.uri)})
         self._parents[round_idx] = run_id
         return run_id
+
+    def _has_run(self, run_id: str) -> bool:
+        try:
+            self.client.get_run(run_id)
+            return True
+        except Exception:  # MlflowException RESOURCE_DOES_NOT_EXIST
+            return False
 
     def end_round(self, round_idx: int, status: str = "FINISHED") -> None:
         if round_idx in self._parents:
@@ -116,38 +130,51 @@ class Tracker:
 
     def register(
         self, round_idx: int, candidate: dict, promoted: bool, reason: str, tags: dict[str, str] | None = None
-    ) -> None:
-        """Register the candidate (alias ``candidate``); move alias ``generator`` to it only if promoted.
+    ) -> str:
+        """Register round ``round_idx``'s candidate once and return its version; a rerun finds that version.
 
-        ``tags`` (each suite's delta and interval) go on the version and on the round's run.
+        ``tags`` (each suite's delta and interval) go on the version and on the round's run. Aliases are set
+        apart, by :meth:`set_aliases`, from what the store says.
         """
         name = self.tc.registered_model
         try:
             self.client.get_registered_model(name)
         except Exception:
             self.client.create_registered_model(name)
+        mv = self._round_version(round_idx, candidate["uri"])
+        if mv is None:
+            mv = self.client.create_model_version(
+                name,
+                source=candidate["uri"],
+                run_id=self._parents.get(round_idx),
+                tags={"flywheel.round": str(round_idx), "promoted": str(promoted), **(tags or {})},
+            )
+            log.info("round %d: candidate registered as %s v%s", round_idx, name, mv.version)
         parent = self._parents.get(round_idx)
-        mv = self.client.create_model_version(
-            name,
-            source=candidate["uri"],
-            run_id=parent,
-            tags={"flywheel.round": str(round_idx), "promoted": str(promoted), **(tags or {})},
-        )
-        self.client.set_registered_model_alias(name, "candidate", mv.version)
-        if promoted:
-            self.client.set_registered_model_alias(name, "generator", mv.version)
         if parent:
             self.client.set_tag(parent, "flywheel.promoted", str(promoted))
             self.client.set_tag(parent, "flywheel.promotion_reason", reason[:5000])
             for k, v in (tags or {}).items():
                 self.client.set_tag(parent, k, v)
-        log.info(
-            "round %d: candidate registered as %s v%s%s",
-            round_idx,
-            name,
-            mv.version,
-            " and promoted to @generator" if promoted else " (not promoted)",
-        )
+        return str(mv.version)
+
+    def _round_version(self, round_idx: int, uri: str) -> Any:
+        name = self.tc.registered_model
+        for mv in self.client.search_model_versions(f"name='{name}'"):
+            if mv.tags.get("flywheel.round") == str(round_idx) and mv.source == uri:
+                return mv
+        return None
+
+    def set_aliases(self, candidate: str | None, generator: str | None) -> None:
+        """``@candidate`` and ``@generator`` to these versions; None removes the alias (the initial model is no
+        registered version)."""
+        name = self.tc.registered_model
+        for alias, version in (("candidate", candidate), ("generator", generator)):
+            if version is not None:
+                self.client.set_registered_model_alias(name, alias, version)
+                continue
+            with contextlib.suppress(Exception):  # no such alias (or no model yet): nothing to remove
+                self.client.delete_registered_model_alias(name, alias)
 
     def log_round_metrics(self, round_idx: int, metrics: dict[str, float]) -> None:
         """Metrics on the round's parent run (no-op before the round has one)."""

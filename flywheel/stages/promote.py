@@ -11,12 +11,13 @@ the registered version) and in one console line.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flywheel.evals.stats import gate
 from flywheel.stages.common import Context, log, run_once
 from flywheel.stages.evaluate import candidate, win_rate
 from flywheel.stages.roles import generator
+from flywheel.store import Store
 
 
 def paired_suites(cand: dict[str, Any], base: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -78,16 +79,34 @@ def run(ctx: Context) -> dict:
                 }
             )
         log.info("round %d: %s — %s", ctx.round, "promoted" if promoted else "not promoted", reason)
-        if ctx.tracker is not None:
-            ctx.tracker.register(
-                ctx.round,
-                cand,
-                promoted,
-                reason,
-                tags={f"flywheel.{k}": f"{v:.4f}" for k, v in metrics.items() if k != "promoted"},
-            )
         decision = {"promoted": promoted, "reason": reason, "suites": stats}
         return {"generator": new, "candidate": cand, "decision": decision}, metrics
 
     gate_cfg = [ec.primary, ec.confidence, ec.margin, ec.tolerance, ec.resamples, ec.always_promote]
-    return run_once(ctx, "promote", [eman["fingerprint"], *gate_cfg], body, inputs={"evaluate": eman["fingerprint"]})
+    man = run_once(ctx, "promote", [eman["fingerprint"], *gate_cfg], body, inputs={"evaluate": eman["fingerprint"]})
+    if ctx.tracker is not None:
+        sync_registry(ctx.store, ctx.tracker)  # after the manifest, skipped or not: a crash between is repaired
+    return man
+
+
+def _register(store: Store, tracker: Any, round_idx: int) -> str:
+    man = store.manifest(round_idx, "promote")
+    assert man is not None
+    d = man["outputs"]["decision"]
+    tags = {f"flywheel.{k}": f"{v:.4f}" for k, v in man["metrics"].items() if k != "promoted"}
+    return str(tracker.register(round_idx, man["outputs"]["candidate"], d["promoted"], d["reason"], tags))
+
+
+def sync_registry(store: Store, tracker: Any) -> None:
+    """MLflow's registry from the store, which is the truth: each decided round's candidate registered once,
+    ``@candidate`` on the newest decided round's, ``@generator`` on the store's generator (removed while that
+    is still the initial model). Idempotent: a rerun of an older round never moves an alias backwards."""
+    decided = [r for r in store.rounds() if store.manifest(r, "promote")]
+    if not decided:
+        return
+    newest = max(decided)
+    cand = _register(store, tracker, newest)
+    latest = cast(dict, store.manifest(newest, "promote"))["outputs"]["generator"]
+    promoted_in = latest.get("round_promoted")
+    gen = _register(store, tracker, int(promoted_in)) if promoted_in else None
+    tracker.set_aliases(cand, gen)

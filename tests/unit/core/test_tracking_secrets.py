@@ -13,3 +13,15 @@ def test_round_params_and_reference_carry_no_password(tmp_path):
     logged = tracker.client.get_run(run_id).data.params
     assert logged["tracking.uri"] == "https://alice:***@mlflow.example.com" and logged["run.root"] == "s3://b/x"
     assert "s3cr3t" not in (tmp_path / "run" / "round-001" / "_mlflow.json").read_text()
+
+
+def test_a_round_resumed_where_the_tracking_store_never_saw_it_gets_a_new_run(tmp_path):
+    """A remote root resumed on another machine: its _mlflow.json names a run this (local) MLflow lacks."""
+    store = Store(str(tmp_path / "run"))
+    first = Tracker(TrackingConfig(), store, str(tmp_path / "cache"), "t").round_run(1, {"id": "g", "uri": "g"})
+    other = Tracker(TrackingConfig(uri=f"sqlite:///{tmp_path}/elsewhere.db"), store, str(tmp_path / "c2"), "t")
+    second = other.round_run(1, {"id": "g", "uri": "g"})
+    assert second != first and other.client.get_run(second).info.status == "RUNNING"
+    assert store.read_json(store.uri("round-001", "_mlflow.json"))["run_id"] == second
+    again = Tracker(TrackingConfig(uri=f"sqlite:///{tmp_path}/elsewhere.db"), store, str(tmp_path / "c2"), "t")
+    assert again.round_run(1, {"id": "g", "uri": "g"}) == second  # and is reused from then on
