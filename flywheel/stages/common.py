@@ -186,13 +186,15 @@ def map_parts(
     """Send ``batches`` through an engine pool, writing each finished batch as its own part at once.
 
     Parts already written by an earlier (killed) attempt with the same fingerprint are kept, not recomputed.
-    Returns (output record, metrics with generated tokens and tokens/s).
+    A part is named by its position and a hash of what its batch asks (``make_args``), so an attempt that split
+    the work otherwise (another ``engine.batch_size`` or ``num_actors``) reuses no part of the old split: every
+    row is answered, none twice and none lost. Returns (output record, metrics with generated tokens and tokens/s).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     base = ctx.store.uri(f"round-{ctx.round:03d}", stage, fp)
-    uris = [f"{base}/part-{i:05d}.jsonl" for i in range(len(batches))]
+    uris = [f"{base}/part-{i:05d}-{fingerprint(b, make_args(b))[:12]}.jsonl" for i, b in enumerate(batches)]
     todo = [i for i, uri in enumerate(uris) if not ctx.store.exists(uri)]
     if len(todo) < len(batches):
         log.info("%s: reusing %d finished parts", stage, len(batches) - len(todo))

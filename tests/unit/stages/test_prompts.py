@@ -254,16 +254,31 @@ def test_step_asker_streams_parts_and_resumes(tmp_path):
     # "answer" (3 requests) -> batches of 2+1, "prompt" (2) -> 1+1: four parts, one per batch
     step_dir = os.path.join(str(tmp_path / "run"), "round-001", "prompts", "fp1", "steps", "step")
     parts = sorted(os.listdir(step_dir))
-    assert parts == [f"part-0000{i}.jsonl" for i in range(4)]
+    assert [p[:10] for p in parts] == [f"part-0000{i}" for i in range(4)] and all(p.endswith(".jsonl") for p in parts)
     assert ask.metrics()["gen_tokens"] == 15
     # a killed attempt left three of the four parts: only the missing batch is generated again
-    os.remove(os.path.join(step_dir, "part-00002.jsonl"))
+    os.remove(os.path.join(step_dir, parts[2]))
     pool2 = FakePool()
     again = StepAsker(ctx, "prompts", "fp1", lambda: pool2, samplings, batch_size=2, num_actors=2)
     assert again("step", reqs) == replies and pool2.keys == [2]
     # everything on disk: the pool is not even started
     done = StepAsker(ctx, "prompts", "fp1", lambda: 1 / 0, samplings, batch_size=2, num_actors=2)
     assert done("step", reqs) == replies
+
+
+def test_resume_with_another_batch_split_loses_no_request(tmp_path):
+    """Killed after 3 of 4 parts at batch 2 / 2 actors, resumed at batch 5 / 1 actor: every request answered."""
+    ctx = _ctx(tmp_path)
+    reqs = [(f"k{i}", [{"role": "user", "content": f"abc{i}"}], "answer") for i in range(8)]
+    samplings = {"answer": {"temperature": 0.0}}
+    first = StepAsker(ctx, "prompts", "fp1", FakePool, samplings, batch_size=2, num_actors=2)
+    replies = first("step", reqs)
+    step_dir = os.path.join(str(tmp_path / "run"), "round-001", "prompts", "fp1", "steps", "step")
+    os.remove(os.path.join(step_dir, sorted(os.listdir(step_dir))[-1]))  # the killed attempt's missing part
+    pool = FakePool()
+    again = StepAsker(ctx, "prompts", "fp1", lambda: pool, samplings, batch_size=5, num_actors=1)
+    assert again("step", reqs) == replies  # all 8, each once: none of the old split's parts reused by position
+    assert sorted(pool.keys) == [0, 1]
 
 
 def test_interleave_deals_kinds_round_robin():
