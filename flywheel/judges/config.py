@@ -35,6 +35,9 @@ class JudgeConfig:
         llm_judge: judge pairs with an LLM in both orders instead of the reward model.
         judge_model: model id or path of the LLM judge; "" means the current generator.
         judge_pairs_per_prompt: response pairs per prompt sent to the LLM judge.
+        if_variants: instruction variants per chosen response to a plain prompt (``flywheel.judges.variants``):
+            the same question with instructions repair can satisfy, the repaired response as SFT answer and
+            (repaired, original) as a verifier pair; 0 = none.
         seed: seed of the random choices in selection.
     """
 
@@ -51,6 +54,7 @@ class JudgeConfig:
     llm_judge: bool = False
     judge_model: str = ""
     judge_pairs_per_prompt: int = 1
+    if_variants: int = 0
     seed: int = 0
 
     def validate(self) -> None:
@@ -83,5 +87,7 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.dialogue_keep must be in (0, 1] or null, got {cfg.dialogue_keep}")
     if cfg.dialogue_threshold is not None and not math.isfinite(cfg.dialogue_threshold):
         raise FlywheelError(f"judges.dialogue_threshold must be finite or null, got {cfg.dialogue_threshold}")
+    if not 0 <= cfg.if_variants <= 16:
+        raise FlywheelError(f"judges.if_variants must be in [0, 16], got {cfg.if_variants}")
     if cfg.judge_pairs_per_prompt < 1:
         raise FlywheelError(f"judges.judge_pairs_per_prompt must be >= 1, got {cfg.judge_pairs_per_prompt}")

@@ -10,6 +10,10 @@ remaining prompts are decided by the reward model, or, when the judge stage ran 
 pairs get rewards whose gap has the judged sign, at least ``judges.min_judged_gap``
 (``flywheel.judges.gaps.judged_gap``): RPO trains towards that gap.
 
+With ``judges.if_variants`` > 0, each chosen response to a plain prompt also yields instruction variants
+(``flywheel.judges.variants``): SFT rows of kind ``if_variant`` and ``verifier_repair`` pairs (``variants/*``
+counts).
+
 Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``pairs/rpo_sign_adjusted``,
 ``pairs/repaired``, ``pairs/repair_failed/<reason>``, ``sft/repaired``, ``sft/repair_failed/<reason>`` among
 them).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from flywheel.judges.gaps import judged_gaps
 from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
+from flywheel.judges.variants import instruction_variants
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 
 CODE_KINDS = ("code",)
@@ -82,6 +87,12 @@ def run(ctx: Context) -> dict:
             dialogues, dropped = select_dialogues(
                 read_output(ctx, jman, "dialogues_scored"), jc.dialogue_threshold, jc.dialogue_keep
             )
+        variant_counts: dict[str, int] = {}
+        if jc.if_variants > 0:
+            metas = {r.get("prompt_id"): r.get("meta") for r in scored}
+            vsft, vpairs, counts = instruction_variants(sft, metas, jc.if_variants, jc.seed, jc.min_judged_gap)
+            sft, pairs = sft + vsft, pairs + vpairs
+            variant_counts = {f"variants/{k}": v for k, v in sorted(counts.items())}
         sft = [{**r, "lineage": lin} for r in sft + dialogues]
         pairs = [{**p, "lineage": lin} for p in pairs]
         code = [r for r in sft if r.get("kind") in CODE_KINDS]
@@ -99,6 +110,7 @@ def run(ctx: Context) -> dict:
             "sft/dialogues_below_threshold": dropped,
             **{f"sft/{k}": v for k, v in sft_stats.as_dict().items()},
             **{f"pairs/{k}": v for k, v in pair_stats.as_dict().items()},
+            **variant_counts,
         }
         return outputs, metrics
 

@@ -155,3 +155,17 @@ def test_merge_counts_verifier_repair_pairs_as_settled():
         {"prompt_id": "p3", "judge": "llm_judge"},
     ]
     assert counts == Counter({"verifier": 1, "verifier_repair": 1, "llm_judge": 1})
+
+
+def test_if_variants_add_verified_rows_for_plain_prompts_only(tmp_path):
+    base = datasets.run(_context(tmp_path / "a"))
+    ctx = _context(tmp_path / "b", "judges.if_variants=2")
+    man = datasets.run(ctx)
+    pairs = list(read_output(ctx, man, "preference"))
+    variants = [p for p in pairs if "#variant-" in p["prompt_id"]]
+    assert variants and {p["prompt_id"].split("#")[0] for p in variants} == {"p4"}  # p1-p3 carry verifiers
+    assert all(p["judge"] == "verifier_repair" and p["rejected"][0]["content"] == "long" for p in variants)
+    general = [r for r in read_output(ctx, man, "sft_general") if r["kind"] == "if_variant"]
+    assert len(general) == len(variants) == man["metrics"]["variants/variants"]
+    assert man["metrics"]["preference"] == base["metrics"]["preference"] + len(variants)
+    assert man["fingerprint"] != base["fingerprint"]
