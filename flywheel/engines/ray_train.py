@@ -141,8 +141,29 @@ class _StepGauges:
             )
 
 
+# The only non-tensor classes DeepSpeed's checkpoints (ZeRO 0-3) hold: plain data, safe to rebuild.
+DEEPSPEED_CHECKPOINT_CLASSES = (
+    "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+    "deepspeed.runtime.zero.config.ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment.fragment_address",
+)
+
+
+def weights_only_loading() -> None:
+    """Every ``torch.load`` in this process loads weights only -- DeepSpeed's resume passes
+    ``weights_only=False``, which would run whatever code a run root's writer pickled into a checkpoint. The
+    data classes DeepSpeed stores there are allowed by name; anything else in a checkpoint fails to load."""
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    allowed = []
+    for name in DEEPSPEED_CHECKPOINT_CLASSES:
+        module, _, attr = name.rpartition(".")
+        allowed.append(getattr(importlib.import_module(module), attr))
+    torch.serialization.add_safe_globals(allowed)
+
+
 def init_deepspeed(backend: str) -> None:
-    """DeepSpeed's communication on top of the process group already made (by Ray Train, or a caller).
+    """DeepSpeed's communication on top of the process group already made (by Ray Train, or a caller), with
+    checkpoints loaded weights-only (:func:`weights_only_loading`).
 
     The shared-memory collective op is a g++ build of ~100 s that gloo does not need, so it is skipped; the
     module path must be resolved with import_module ("deepspeed.comm.torch" as an attribute chain is torch).
@@ -150,6 +171,7 @@ def init_deepspeed(backend: str) -> None:
     importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None  # type: ignore[attr-defined]
     import deepspeed
 
+    weights_only_loading()
     deepspeed.init_distributed(dist_backend=backend)
 
 
