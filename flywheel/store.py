@@ -37,6 +37,9 @@ MANIFEST = "_MANIFEST.json"
 log = logging.getLogger("flywheel")
 
 
+COMPLETE = "_COMPLETE.json"  # written last into a published directory: its files and their sizes
+
+
 def fingerprint(*parts: Any) -> str:
     """Stable short hash of JSON-serialisable parts (configs, input digests, names)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -172,41 +175,91 @@ class Store:
                 if problem is not None:
                     return problem
             if set(out) == {"uri"} and out["uri"].rstrip("/").endswith("/model"):
-                model = self.path(out["uri"])
-                names = [n.rsplit("/", 1)[-1] for n in self.fs.ls(model, detail=False)] if self.fs.isdir(model) else []
-                if "config.json" not in names or not any(n.endswith(".safetensors") for n in names):
-                    return f"{out['uri']}: published model is missing or incomplete"
+                problem = self.dir_problem(out["uri"])
+                if problem is not None:
+                    return f"{out['uri']}: published model is missing or incomplete ({problem})"
         return None
 
     def put_dir(self, local_dir: str, uri: str) -> None:
-        """Publish a local directory (e.g. a HF checkpoint) at ``uri``, replacing what was there."""
+        """Publish a local directory (e.g. a HF checkpoint) at ``uri``, replacing what was there.
+
+        The directory's ``_COMPLETE.json`` (every file with its size) is written last: a local copy is renamed
+        into place whole; on an object store the marker first says "upload under way", the files are
+        overwritten in place, and the final marker follows them, so an upload killed half-way reads as
+        incomplete (:meth:`dir_problem`) and is redone.
+        """
         dest = self.path(uri)
+        files = {
+            os.path.relpath(os.path.join(d, f), local_dir): os.path.getsize(os.path.join(d, f))
+            for d, _, names in os.walk(local_dir)
+            for f in names
+            if f != COMPLETE
+        }
+        marker = json.dumps({"files": files}, sort_keys=True).encode()
         if self.is_local:
             tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
             shutil.copytree(local_dir, tmp)
+            with open(os.path.join(tmp, COMPLETE), "wb") as f:
+                f.write(marker)
             if os.path.exists(dest):
                 shutil.rmtree(dest)
             os.replace(tmp, dest)
-        else:
-            if self.fs.exists(dest):
-                self.fs.rm(dest, recursive=True)
-            self.fs.put(local_dir.rstrip("/") + "/", dest, recursive=True)
+            return
+        try:
+            self.fs.pipe(f"{dest}/{COMPLETE}", b'{"files": null}')  # "upload under way" until the end
+            self.fs.put(local_dir.rstrip("/") + "/", dest + "/", recursive=True)
+            for path in self.fs.find(dest):
+                if os.path.relpath(path, dest) not in files:
+                    self.fs.rm(path)  # left from the copy this one replaces
+            self.fs.pipe(f"{dest}/{COMPLETE}", marker)
+        except Exception as err:
+            raise FlywheelError(f"store {self.root!r}: publishing {uri} failed: {type(err).__name__}: {err}") from None
+
+    def dir_problem(self, uri: str) -> str | None:
+        """Why the directory at ``uri`` cannot be used, or None when it is complete.
+
+        A directory :meth:`put_dir` published must match its ``_COMPLETE.json``; one published otherwise (a
+        model a user put there) must at least hold ``config.json`` and ``*.safetensors`` weights.
+        """
+        path = self.path(uri)
+        if not self.fs.isdir(path):
+            return f"{uri}: directory is missing"
+        sizes = {
+            os.path.relpath(p, path): int(info.get("size") or 0) for p, info in self.fs.find(path, detail=True).items()
+        }
+        if COMPLETE in sizes:
+            listed = json.loads(self.fs.cat_file(f"{path}/{COMPLETE}"))["files"]
+            if listed is None:
+                return f"{uri}: incomplete (its upload did not finish)"
+            bad = sorted(name for name, size in listed.items() if sizes.get(name) != size)
+            return f"{uri}: incomplete or altered ({', '.join(bad[:3])})" if bad else None
+        if "config.json" not in sizes or not any(n.endswith(".safetensors") for n in sizes):
+            return f"{uri}: incomplete (no config.json and weights)"
+        return None
 
     def local_dir(self, uri: str, cache_root: str | None = None) -> str:
-        """A local path holding the directory at ``uri`` (itself when local, else a cached download)."""
+        """A local path holding the directory at ``uri`` (itself when local, else a cached download).
+
+        A remote directory must be complete (:meth:`dir_problem`); its cached copy is keyed by the URI and
+        the remote listing (names and sizes), so a directory published again is downloaded again.
+        """
         if self.is_local:
             path = self.path(uri)
             if not os.path.isdir(path):
                 raise FlywheelError(f"model directory not found: {uri}")
             return path
+        problem = self.dir_problem(uri)
+        if problem is not None:
+            raise FlywheelError(f"store: {problem}")
+        listing = sorted(self.fs.find(self.path(uri), detail=True).items())
+        key = fingerprint(uri, [(os.path.relpath(p, self.path(uri)), i.get("size")) for p, i in listing])
         cache_root = cache_root or os.path.join(tempfile.gettempdir(), "flywheel-cache")
-        key = hashlib.sha256(uri.encode()).hexdigest()[:16]
         dest = os.path.join(cache_root, key)
         if not os.path.isdir(dest):
             tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
             os.makedirs(tmp, exist_ok=True)
             self.fs.get(self.path(uri).rstrip("/") + "/", tmp + "/", recursive=True)
-            os.replace(tmp, dest)
+            os.replace(tmp, dest)  # a killed download leaves only a .tmp-* directory, never dest
         return dest
 
     def local_file(self, uri: str, cache_root: str | None = None) -> str:

@@ -34,7 +34,7 @@ def model_dir(ctx: Context, uri: str, what: str = "model") -> str:
 
 def _bootstrap(ctx: Context, name: str, build) -> str:
     uri = ctx.store.uri("models", name)
-    if not ctx.store.exists(f"{uri}/config.json"):
+    if ctx.store.dir_problem(uri) is not None:  # never built, or its upload was killed half-way: (re)build
         if ctx.store.is_local:
             build(ctx.store.path(uri))
         else:

@@ -114,3 +114,68 @@ def test_published_model_without_weights_is_not_done(tmp_path):
     assert store.is_done(1, "sft", "fp1")
     (model / "model.safetensors").unlink()
     assert not store.is_done(1, "sft", "fp1")
+
+
+def _model(tmp_path, name="m", weights=b"w" * 64):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(weights)
+    return str(d)
+
+
+def test_put_dir_on_an_object_store_marks_completion_last_and_replaces_in_place(tmp_path):
+    """memory:// stands for S3 here: no rename, so completion is a marker written after every file."""
+    import uuid
+
+    store = Store(f"memory://b-{uuid.uuid4().hex[:8]}/run")
+    uri = store.uri("models", "x")
+    assert store.dir_problem(uri) == f"{uri}: directory is missing"
+    store.put_dir(_model(tmp_path, "a"), uri)
+    assert store.dir_problem(uri) is None
+    # an upload killed half-way: the "under way" marker went first, the weights are half there
+    store.fs.pipe(store.path(f"{uri}/_COMPLETE.json"), b'{"files": null}')
+    store.fs.pipe(store.path(f"{uri}/model.safetensors"), b"w" * 10)
+    assert store.dir_problem(uri) == f"{uri}: incomplete (its upload did not finish)"
+    store.put_dir(_model(tmp_path, "b", b"w" * 64), uri)
+    store.fs.pipe(store.path(f"{uri}/model.safetensors"), b"w" * 10)  # altered after publishing
+    assert "incomplete or altered (model.safetensors)" in store.dir_problem(uri)
+    with pytest.raises(FlywheelError, match="incomplete or altered"):
+        store.local_dir(uri, str(tmp_path / "cache"))
+    # published again with other weights: the stale file is gone and the cache downloads the new copy
+    c = _model(tmp_path, "c", b"v" * 80)
+    (tmp_path / "c" / "extra.txt").write_text("x")
+    store.put_dir(c, uri)
+    first = store.local_dir(uri, str(tmp_path / "cache"))
+    os.remove(os.path.join(c, "extra.txt"))
+    store.put_dir(c, uri)
+    second = store.local_dir(uri, str(tmp_path / "cache"))
+    assert first != second and not os.path.exists(os.path.join(second, "extra.txt"))
+    assert open(os.path.join(second, "model.safetensors"), "rb").read() == b"v" * 80
+
+
+def test_a_user_model_without_a_marker_needs_config_and_weights(tmp_path):
+    store = Store(str(tmp_path / "run"))
+    user = _model(tmp_path, "user")
+    assert store.dir_problem(user) is None
+    os.remove(os.path.join(user, "model.safetensors"))
+    assert "no config.json and weights" in store.dir_problem(user)
+
+
+def test_an_upload_that_breaks_off_leaves_the_directory_marked_incomplete(tmp_path, monkeypatch):
+    import uuid
+
+    store = Store(f"memory://b-{uuid.uuid4().hex[:8]}/run")
+    uri = store.uri("models", "y")
+    store.put_dir(_model(tmp_path, "a"), uri)
+
+    def broken(*a, **k):
+        raise ConnectionError("endpoint went away")
+
+    monkeypatch.setattr(store.fs, "put", broken)
+    with pytest.raises(FlywheelError, match=r"publishing .*models/y failed: ConnectionError"):
+        store.put_dir(_model(tmp_path, "b", b"z" * 9), uri)
+    assert store.dir_problem(uri) == f"{uri}: incomplete (its upload did not finish)"
+    monkeypatch.undo()
+    store.put_dir(_model(tmp_path, "c", b"z" * 9), uri)  # the endpoint is back: the rerun publishes it
+    assert store.dir_problem(uri) is None
