@@ -59,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
     md_sub = md.add_subparsers(dest="action", required=True)
     pull = md_sub.add_parser("pull", help="download and convert a model (smollm2)")
     pull.add_argument("name", choices=["smollm2"])
-    pull.add_argument("--cache-dir", default="~/.cache/flywheel")
+    pull.add_argument("--cache-dir", default=None, help="default: the profile's run.cache_dir (~/.cache/flywheel)")
+    _common(pull)
 
     from flywheel.ops.commands import add_parsers
 
@@ -198,9 +199,11 @@ def _results_table(store, rounds: list[int]):
 
 
 def cmd_models(args) -> int:
+    from flywheel.config import load_config
     from flywheel.models import pull_smollm2
 
-    print(pull_smollm2(args.cache_dir))
+    cache_dir = args.cache_dir or load_config(args.config, args.overrides).run.cache_dir
+    print(pull_smollm2(cache_dir))
     return 0
 
 

@@ -46,7 +46,7 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
             a.add_argument("--no-worker", action="store_true", help="server only (no process worker)")
             a.add_argument("--no-mlflow", action="store_true", help="no MLflow UI")
             a.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each service")
-            common(a)
+        common(a)  # one grammar: every action takes the profile and overrides (down/status need none of them)
 
     dp = sub.add_parser("deploy", help="register the round/iterate Prefect deployments (needs PREFECT_API_URL)")
     dp.add_argument("--pool", default="flywheel", help="process work pool")
