@@ -126,7 +126,12 @@ def flywheel_loop(args, device, pairs, ref, pad_id: int, bf16_weights: bool) -> 
     from flywheel.train.loop import train_stage
 
     stage = StageConfig(
-        lr=1e-6, batch_size=args.batch, max_steps=args.warmup + args.steps, beta=0.1, lr_schedule="constant"
+        lr=1e-6,
+        batch_size=args.batch,
+        max_steps=args.warmup + args.steps,
+        beta=0.1,
+        lr_schedule="constant",
+        max_grad_norm=args.max_grad_norm,
     )
     autocast = use_autocast("auto", on_gpu=device.type == "cuda", bf16_weights=bf16_weights)
     if args.engine == "deepspeed":
@@ -173,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-len", type=int, default=256)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--max-grad-norm", type=float, default=1.0, help="flywheel's clipping (default as shipped; 0: off)")
     p.add_argument("--roof-size", type=int, default=0, help="matmul side for the roof (default: 2048 CPU, 8192 GPU)")
     args = p.parse_args(argv)
     args.model = os.path.expanduser(args.model)
@@ -226,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": torch.cuda.get_device_name(0) if on_gpu else f"cpu x{args.threads}",
         "cpu_bf16": cpu_has_bf16(),
         "engine": args.engine,
+        "max_grad_norm": args.max_grad_norm,
         "params": n_params,
         "pairs": len(pairs),
         "batch": args.batch,

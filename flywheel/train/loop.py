@@ -202,7 +202,8 @@ def sft_step(engine: ModelEngine, batch: dict[str, torch.Tensor], stage: StageCo
     logits, labels = label_logits(engine, batch)
     nll = losses.sft_nll(logits, labels, stage.sft_reduction)
     loss = nll.mean()
-    return StepResult(loss, {"loss": loss.item(), "sft_loss": loss.item()})
+    value = loss.item()
+    return StepResult(loss, {"loss": value, "sft_loss": value})
 
 
 def preference_step(
@@ -223,19 +224,25 @@ def preference_step(
     pc, pl = logps[:n], logps[n:]
     rc, rl = ref[:, 0].to(pc.dtype), ref[:, 1].to(pc.dtype)
     margin = losses.reward_margin(pc, pl, rc, rl, stage.beta).detach()
-    metrics = {"reward_margin": margin.mean().item(), "reward_accuracy": losses.reward_accuracy(margin).item()}
+    parts = {"reward_margin": margin.mean(), "reward_accuracy": losses.reward_accuracy(margin)}
     if kind == "dpo":
         pref = losses.dpo_loss(pc, pl, rc, rl, stage.beta)
     else:
         wc, wl = batch["reward_chosen"], batch["reward_rejected"]
         pref = losses.rpo_loss(pc, pl, rc, rl, wc, wl, stage.beta, stage.eta, stage.distance)
         gap = losses.rpo_target_gap(margin, wc, wl, stage.eta)
-        metrics.update(target_gap=gap.mean().item(), target_gap_abs=gap.abs().mean().item())
+        parts.update(target_gap=gap.mean(), target_gap_abs=gap.abs().mean())
     sft = losses.reduce_nll(tok[:n], mask[:n], stage.sft_reduction).mean()
     pref_mean = pref.mean()
     loss = pref_mean + stage.sft_weight * sft if stage.sft_weight > 0 else pref_mean
-    metrics.update(loss=loss.item(), pref_loss=pref_mean.item(), sft_loss=sft.item())
-    return StepResult(loss, metrics)
+    parts.update(loss=loss, pref_loss=pref_mean, sft_loss=sft)
+    return StepResult(loss, floats(parts))
+
+
+def floats(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors as floats, read from the device in one transfer (one sync per step, not one each)."""
+    stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()]).tolist()
+    return dict(zip(values, stacked, strict=True))
 
 
 def precision(autocast: bool, device: torch.device | str | None = None) -> contextlib.AbstractContextManager[Any]:
@@ -296,16 +303,19 @@ def train_stage(
     def step_fn(idx: list[int]) -> tuple[StepResult, int]:
         picked = [examples[i] for i in idx]
         if kind == "sft":
-            batch = _to(collate_sft(cast("list[Encoded]", picked), pad_id), device)
+            batch = collate_sft(cast("list[Encoded]", picked), pad_id)
+            tokens = int(batch["attention_mask"].sum())  # counted on the host: no device sync
             with precision(autocast, device):
-                result = sft_step(engine, batch, stage)
+                result = sft_step(engine, _to(batch, device), stage)
         else:
             batch = collate_pairs(cast("list[PairExample]", picked), pad_id)
+            tokens = int(batch["attention_mask"].sum())
             ref = cast(torch.Tensor, ref_logps)[batch["index"]]  # checked above: DPO/RPO have ref_logps
-            batch = _to(batch, device)
             with precision(autocast, device):
-                result = preference_step(engine, batch, ref if device is None else ref.to(device), stage, kind)
-        return result, int(batch["attention_mask"].sum())
+                result = preference_step(
+                    engine, _to(batch, device), ref if device is None else ref.to(device), stage, kind
+                )
+        return result, tokens
 
     history, total_steps, seconds = run_steps(
         engine,
