@@ -105,7 +105,8 @@ class GenerationConfig:
     answer_sampling: SamplingConfig = field(default_factory=_greedy)
     samples_per_prompt: int = 4  # k responses per prompt, per response model
     response_models: list[str] = field(default_factory=list)  # model paths/URIs; [] = the round's generator
-    prompt_files: list[str] = field(default_factory=lambda: ["builtin:seed_prompts.jsonl"])
+    # each a path/URI (JSONL or Parquet, layout detected) or {path, format} (flywheel.sdg.formats.FORMATS)
+    prompt_files: list[Any] = field(default_factory=lambda: ["builtin:seed_prompts.jsonl"])
     max_prompts: int = 0  # prompts kept by the prompt stage; 0 = no cap
     response_prompts: int = 0  # training prompts the responses stage answers (a mix of kinds); 0 = all
 

@@ -342,6 +342,27 @@ class Store:
         return sorted(int(n.split("-")[1]) for n in names if n.startswith("round-") and n[6:].isdigit())
 
 
+def read_rows(uri: str) -> Iterator[Any]:
+    """Rows of a JSONL or Parquet file (by its suffix), any fsspec URI; Parquet rows come back as dicts.
+
+    Raises:
+        FlywheelError: missing or unreadable file (named), as for :func:`read_jsonl`.
+    """
+    if not uri.endswith(".parquet"):
+        yield from read_jsonl(uri)
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        with fsspec.open(uri, "rb") as f:
+            table = pq.read_table(f)
+    except FileNotFoundError:
+        raise FlywheelError(f"{uri}: no such file") from None
+    except Exception as err:  # pyarrow's ArrowInvalid and friends: not a Parquet file
+        raise FlywheelError(f"{uri}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    yield from table.to_pylist()
+
+
 def read_jsonl(uri: str, fs=None, path: str | None = None) -> Iterator[dict]:
     """Yield JSON objects from a JSONL file (any fsspec URI); blank lines are skipped.
 

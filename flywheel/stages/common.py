@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel import __version__
 from flywheel.config import Config, builtin_or_path, expand, to_dict
 from flywheel.errors import FlywheelError
-from flywheel.store import Store, fingerprint, read_jsonl
+from flywheel.sdg.formats import FORMATS, detect, to_prompt
+from flywheel.store import Store, fingerprint, read_rows
 
 log = logging.getLogger("flywheel")
 
@@ -119,44 +120,57 @@ def read_output(ctx: Context, man: dict, name: str) -> Iterator[dict]:
         yield from ctx.store.read_part(part)  # checked against its sha256: a truncated part is never read
 
 
-def read_prompt_file(spec: str) -> list[dict]:
-    """Prompt rows from a JSONL file: ``{"messages": [...]}`` or ``{"prompt": "..."}`` per line."""
-    path = builtin_or_path(spec)
+def read_prompt_file(spec: str | Mapping[str, Any]) -> list[dict]:
+    """Prompt rows from a JSONL or Parquet file, local or any fsspec URI, in a public dataset's layout.
+
+    Args:
+        spec: a path/URI (``builtin:`` for a shipped file), or ``{path: ..., format: ...}`` with a format of
+            :data:`flywheel.sdg.formats.FORMATS`; without one, each row's layout is detected from its keys.
+            GSM8K and MATH rows carry their ground-truth answer into ``meta`` (kind ``math``).
+    """
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"path", "format"}
+        if unknown or not isinstance(spec.get("path"), str):
+            raise FlywheelError(f"prompt file spec {dict(spec)!r}: needs 'path' (and optionally 'format')")
+        fmt = spec.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            raise FlywheelError(f"prompt file {spec['path']}: unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+        path = builtin_or_path(spec["path"])
+    else:
+        path, fmt = builtin_or_path(spec), None
     rows = []
     seen: dict[str, int] = {}
     dropped = 0
-    for i, row in enumerate(read_jsonl(path), 1):
-        if "messages" in row:
-            msgs = row["messages"]
-        elif isinstance(row.get("prompt"), str):
-            msgs = [{"role": "user", "content": row["prompt"]}]
-        else:
-            raise FlywheelError(f"{path}:{i}: prompt row needs 'messages' or 'prompt'")
-        if not msgs or not isinstance(msgs, list):
-            raise FlywheelError(f"{path}:{i}: 'messages' must be a non-empty list of turns")
-        for turn in msgs:
-            if not (
-                isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
-            ):
-                raise FlywheelError(
-                    f"{path}:{i}: each turn of 'messages' needs string 'role' and 'content', got {turn!r:.60}"
-                )
-        if msgs[-1]["role"] != "user":
-            raise FlywheelError(f"{path}:{i}: 'messages' must end with a user turn")
-        pid = row.get("id") or fingerprint(msgs)
+    for i, row in enumerate(read_rows(path), 1):
+        if not isinstance(row, dict):
+            raise FlywheelError(f"{path}:{i}: a prompt row must be an object")
+        layout = fmt or detect(row)
+        if layout is None:
+            raise FlywheelError(
+                f"{path}:{i}: prompt row needs 'messages' or 'prompt' (or the keys of a layout: {', '.join(FORMATS)})"
+            )
+        try:
+            msgs, extra = to_prompt(row, layout)
+        except ValueError as err:
+            raise FlywheelError(
+                f"{path}:{i}: {err}" if layout == "messages" else f"{path}:{i}: {layout} row: {err}"
+            ) from None
+        rid = row.get("id") or row.get("conversation_id")
+        pid = rid or fingerprint(msgs)
         if str(pid) in seen:  # responses are paired by prompt id: two prompts under one id would mix answers
-            if "id" not in row:  # the same prompt text twice: one copy is enough
+            if not rid:  # the same prompt text twice: one copy is enough
                 dropped += 1
                 continue
             raise FlywheelError(f"{path}:{i}: duplicate prompt id {pid!r} (first on line {seen[str(pid)]})")
         seen[str(pid)] = i
+        meta: dict[str, Any] = row["meta"] if isinstance(row.get("meta"), dict) else {}
         rows.append(
             {
                 "id": pid,
                 "messages": msgs,
-                "kind": row.get("kind", "file"),
+                "kind": row.get("kind", "math" if "answer" in extra else "file"),
                 "split": row.get("split", "train"),
-                "meta": row.get("meta", {}),
+                "meta": {**meta, **extra},
             }
         )
     if dropped:
