@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             from flywheel.reward.commands import run as run_reward
 
             return run_reward(args)
-        if args.cmd in ("compare", "services", "deploy", "submit"):
+        if args.cmd in ("compare", "export", "services", "deploy", "submit"):
             from flywheel.ops.commands import dispatch
 
             return dispatch(args)

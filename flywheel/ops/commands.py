@@ -31,6 +31,11 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
     cp.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     common(cp)
 
+    ex = sub.add_parser("export", help="a round's or the run's SFT and preference sets as a datasets.DatasetDict")
+    ex.add_argument("--out", required=True, help="directory for DatasetDict.save_to_disk")
+    ex.add_argument("--rounds", default=None, help="comma-separated rounds (default: every round with datasets)")
+    common(ex)
+
     sv = sub.add_parser("services", help="local Prefect server + worker and MLflow UI on 127.0.0.1")
     sv_sub = sv.add_subparsers(dest="action", required=True)
     for action, text in (
@@ -68,9 +73,30 @@ def add_parsers(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
 
 
 def dispatch(args) -> int:
-    return {"compare": cmd_compare, "services": cmd_services, "deploy": cmd_deploy, "submit": cmd_submit}[args.cmd](
-        args
-    )
+    cmds = {
+        "compare": cmd_compare,
+        "export": cmd_export,
+        "services": cmd_services,
+        "deploy": cmd_deploy,
+        "submit": cmd_submit,
+    }
+    return cmds[args.cmd](args)
+
+
+def cmd_export(args) -> int:
+    from flywheel.config import load_config
+    from flywheel.ops.export import export_round_sets
+    from flywheel.store import Store
+
+    cfg = load_config(args.config, args.overrides)
+    store = Store(cfg.run.root, cfg.run.storage_options)
+    rounds = _int_list(args.rounds) if args.rounds else [r for r in store.rounds() if store.manifest(r, "datasets")]
+    if not rounds:
+        raise FlywheelError(f"{cfg.run.root}: no round has published datasets yet")
+    counts = export_round_sets(store, rounds, args.out)
+    sets = ", ".join(f"{k} {v}" for k, v in counts.items())
+    print(f"rounds {','.join(map(str, rounds))} -> {args.out} ({sets}); datasets.load_from_disk({args.out!r})")
+    return 0
 
 
 def cmd_compare(args) -> int:

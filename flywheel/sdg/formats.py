@@ -82,7 +82,7 @@ def _text(row: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _turns(raw: Any, key: str, role_key: str, text_key: str, roles: Mapping[str, str] | None) -> list[dict]:
+def _turns(raw: Any, key: str, role_key: str, text_key: str, roles: Mapping[str, str] | None) -> list[dict[str, str]]:
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"field {key!r} must be a non-empty list of turns")
     out = []

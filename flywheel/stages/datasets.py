@@ -18,7 +18,8 @@ Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``p
 ``pairs/repaired``, ``pairs/repair_failed/<reason>``, ``sft/repaired``, ``sft/repair_failed/<reason>`` among
 them).
 
-Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow TRL's columns
+Each set gets a dataset card (``README.md``: schema, counts by kind and judge, generator, judge, config hash)
+beside its parts. Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow TRL's columns
 (``messages``; ``prompt``/``chosen``/``rejected``) plus our reward and lineage columns.
 """
 
@@ -27,7 +28,9 @@ from __future__ import annotations
 from flywheel.judges.gaps import judged_gaps
 from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
 from flywheel.judges.variants import instruction_variants
+from flywheel.ops.export import dataset_card
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
+from flywheel.store import round_dir
 
 CODE_KINDS = ("code",)
 # Judges whose pairs ground truth settled; the LLM judge does not overrule them.
@@ -97,11 +100,12 @@ def run(ctx: Context) -> dict:
         pairs = [{**p, "lineage": lin} for p in pairs]
         code = [r for r in sft if r.get("kind") in CODE_KINDS]
         general = [r for r in sft if r.get("kind") not in CODE_KINDS]
-        outputs = {
-            "sft_code": write_parts(ctx, "datasets", f"{fp}/sft_code", code),
-            "sft_general": write_parts(ctx, "datasets", f"{fp}/sft_general", general),
-            "preference": write_parts(ctx, "datasets", f"{fp}/preference", pairs),
-        }
+        outputs = {}
+        for name, rows in (("sft_code", code), ("sft_general", general), ("preference", pairs)):
+            out = write_parts(ctx, "datasets", f"{fp}/{name}", rows)
+            card = dataset_card(name, rows, lin, [p["uri"] for p in out["parts"]])
+            ctx.store.write_bytes(ctx.store.uri(round_dir(ctx.round), "datasets", fp, name, "README.md"), card.encode())
+            outputs[name] = out
         metrics = {
             "sft_code": len(code),
             "sft_general": len(general),
