@@ -18,8 +18,12 @@ from urllib.parse import urlparse
 
 from flywheel.errors import FlywheelError
 
-# Never uploaded: virtualenvs, run outputs, VCS metadata and caches (Ray caps a working_dir package size).
+# Never uploaded: virtualenvs, run outputs, VCS metadata and caches (Ray caps a working_dir package size), and
+# environment files, which hold secrets (infra/services/.env).
 EXCLUDES = [
+    ".env",
+    "**/.env",
+    "*.env",
     ".venv",
     "venv",
     ".git",

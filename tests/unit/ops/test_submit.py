@@ -67,6 +67,7 @@ def test_runtime_env_uploads_the_checkout_without_venv_and_runs(tmp_path):
     assert rt["working_dir"] == str(tmp_path)
     assert rt["pip"] == ["x"]
     assert {".venv", "runs", ".git", "data/"} <= set(rt["excludes"]) and rt["excludes"][: len(EXCLUDES)] == EXCLUDES
+    assert {".env", "**/.env"} <= set(rt["excludes"])  # infra/services/.env holds secrets: never uploaded
     assert rt["env_vars"]["A"] == "1" and rt["env_vars"]["B"] == "2" and rt["env_vars"]["HF_HUB_OFFLINE"] == "1"
     with pytest.raises(FlywheelError):
         runtime_env(str(tmp_path), {}, {"env_vars": {"AWS_SECRET_ACCESS_KEY": "s"}})
