@@ -25,6 +25,7 @@ beside its parts. Outputs load with ``datasets.load_dataset("json", data_files=.
 
 from __future__ import annotations
 
+from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gaps
 from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
 from flywheel.judges.variants import instruction_variants
@@ -96,6 +97,13 @@ def run(ctx: Context) -> dict:
             vsft, vpairs, counts = instruction_variants(sft, metas, jc.if_variants, jc.seed, jc.min_judged_gap)
             sft, pairs = sft + vsft, pairs + vpairs
             variant_counts = {f"variants/{k}": v for k, v in sorted(counts.items())}
+        if not pairs:  # DPO and RPO would fail after SFT, an hour later: stop here, saying why
+            why = ", ".join(f"{k} {v}" for k, v in sorted(pair_stats.as_dict().items()) if v and "/" in k)
+            raise FlywheelError(
+                f"round {ctx.round} datasets: no preference pair survived selection from {len(scored)} judged "
+                f"responses ({why or 'no prompt had two responses'}); raise generation.samples_per_prompt or "
+                "lower judges.min_gap"
+            )
         sft = [{**r, "lineage": lin} for r in sft + dialogues]
         pairs = [{**p, "lineage": lin} for p in pairs]
         code = [r for r in sft if r.get("kind") in CODE_KINDS]

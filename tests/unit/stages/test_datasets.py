@@ -169,3 +169,17 @@ def test_if_variants_add_verified_rows_for_plain_prompts_only(tmp_path):
     assert len(general) == len(variants) == man["metrics"]["variants/variants"]
     assert man["metrics"]["preference"] == base["metrics"]["preference"] + len(variants)
     assert man["fingerprint"] != base["fingerprint"]
+
+
+def test_no_surviving_pair_stops_at_datasets_naming_why(tmp_path):
+    import pytest
+
+    from flywheel.errors import FlywheelError
+
+    cfg = load_config(None, [f"run.root={tmp_path / 'run'}", "judges.min_gap=100"])
+    ctx = Context(cfg=cfg, store=Store(str(tmp_path / "run")), round=1)
+    scored = [_scored("p4", "long", 2.0), _scored("p4", "short", 0.5)]  # reward-model decided, gap below 100
+    ctx.store.commit(1, "judge", "fpj", {"scored": write_parts(ctx, "judge", "fpj", scored)})
+    with pytest.raises(FlywheelError, match=r"round 1 datasets: no preference pair survived selection from 2"):
+        datasets.run(ctx)
+    assert ctx.store.manifest(1, "datasets") is None
