@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flywheel.config import TrackingConfig, redact
+from flywheel.errors import FlywheelError
 from flywheel.store import Store, round_dir
 
 log = logging.getLogger("flywheel")
@@ -31,6 +32,22 @@ def tracking_uri(tc: TrackingConfig, store: Store, cache_dir: str, run_name: str
     return f"sqlite:///{os.path.abspath(base)}/mlflow.db"
 
 
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """One line, at once, when an ``http(s)`` tracking server cannot be reached (MLflow's own client retries
+    for minutes and then raises a traceback). Local (sqlite, file) stores need no check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as err:
+        raise FlywheelError(f"MLflow tracking server {redact(uri)} unreachable: {err}") from None
+
+
 class Tracker:
     """Logs rounds and stages of one flywheel run to one MLflow experiment."""
 
@@ -39,14 +56,18 @@ class Tracker:
 
         self.tc, self.store = tc, store
         self.uri = tracking_uri(tc, store, cache_dir, run_name)
+        check_server(self.uri)
         self.client = MlflowClient(self.uri)
         name = tc.experiment or run_name
-        exp = self.client.get_experiment_by_name(name)
-        if exp is None:
-            artifacts = store.uri("mlflow-artifacts") if not tc.uri else None
-            self.experiment_id = self.client.create_experiment(name, artifact_location=artifacts)
-        else:
-            self.experiment_id = exp.experiment_id
+        try:
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                artifacts = store.uri("mlflow-artifacts") if not tc.uri else None
+                self.experiment_id = self.client.create_experiment(name, artifact_location=artifacts)
+            else:
+                self.experiment_id = exp.experiment_id
+        except Exception as err:  # MlflowException: a server that answers but refuses (auth, version)
+            raise FlywheelError(f"MLflow at {redact(self.uri)}: {type(err).__name__}: {err}"[:500]) from None
         self.params = params or {}
         self._parents: dict[int, str] = {}
 

@@ -25,3 +25,23 @@ def test_a_round_resumed_where_the_tracking_store_never_saw_it_gets_a_new_run(tm
     assert store.read_json(store.uri("round-001", "_mlflow.json"))["run_id"] == second
     again = Tracker(TrackingConfig(uri=f"sqlite:///{tmp_path}/elsewhere.db"), store, str(tmp_path / "c2"), "t")
     assert again.round_run(1, {"id": "g", "uri": "g"}) == second  # and is reused from then on
+
+
+def test_an_unreachable_tracking_server_is_one_line_at_once(tmp_path):
+    import socket
+    import time
+
+    import pytest
+
+    from flywheel.errors import FlywheelError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://bob:hunter2@127.0.0.1:{port}"
+    t0 = time.monotonic()
+    with pytest.raises(
+        FlywheelError, match=r"MLflow tracking server http://bob:\*\*\*@127\.0\.0\.1:\d+ unreachable"
+    ) as err:
+        Tracker(TrackingConfig(uri=uri), Store(str(tmp_path / "run")), str(tmp_path / "c"), "t")
+    assert time.monotonic() - t0 < 30 and "hunter2" not in str(err.value)
