@@ -19,6 +19,7 @@ from __future__ import annotations
 from statistics import fmean
 from typing import Any
 
+from flywheel.errors import FlywheelError
 from flywheel.evals import ifeval
 from flywheel.judges.attributes import ATTRIBUTES, aggregate
 from flywheel.judges.verifiers import verify
@@ -43,11 +44,15 @@ def candidate(ctx: Context) -> dict:
 def suite_prompts(ctx: Context) -> dict[str, list[dict]]:
     """The prompts of each suite, a fixed prefix of each file (the same every round)."""
     ec = ctx.cfg.eval
-    return {
-        "if": read_prompt_file(ec.if_file)[: ec.if_prompts or None],
-        "math": read_prompt_file(ec.math_file)[: ec.math_prompts or None],
-        "reward": read_prompt_file(ec.heldout_file)[: ec.max_prompts],
+    suites = {
+        "if": (ec.if_file, read_prompt_file(ec.if_file)[: ec.if_prompts or None]),
+        "math": (ec.math_file, read_prompt_file(ec.math_file)[: ec.math_prompts or None]),
+        "reward": (ec.heldout_file, read_prompt_file(ec.heldout_file)[: ec.max_prompts]),
     }
+    for name, (path, prompts) in suites.items():
+        if not prompts:  # the gate pairs per-prompt results: an empty suite can neither pass nor guard
+            raise FlywheelError(f"eval: the {name} suite {path} has no prompts")
+    return {name: prompts for name, (_, prompts) in suites.items()}
 
 
 def suite_settings(ctx: Context) -> dict[str, Any]:

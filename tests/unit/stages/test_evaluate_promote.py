@@ -126,3 +126,21 @@ def test_unaligned_results_are_refused():
 def test_bad_eval_settings_name_the_key(override, culprit):
     with pytest.raises(FlywheelError, match=culprit):
         load_config(None, [override])
+
+
+def test_an_empty_suite_file_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from flywheel.config import load_config
+    from flywheel.errors import FlywheelError
+    from flywheel.stages.common import Context
+    from flywheel.stages.evaluate import suite_prompts
+    from flywheel.store import Store
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    cfg = load_config(None, [f"run.root={tmp_path / 'run'}", f"eval.math_file={empty}"])
+    ctx = Context(cfg=cfg, store=Store(str(tmp_path / "run")), round=1)
+    with pytest.raises(FlywheelError, match=r"eval: the math suite .*empty\.jsonl has no prompts"):
+        suite_prompts(ctx)
+    assert len(suite_prompts(Context(cfg=load_config(None), store=ctx.store, round=1))["if"]) >= 300
