@@ -25,13 +25,85 @@ beside its parts. Outputs load with ``datasets.load_dataset("json", data_files=.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from flywheel import __version__
 from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gaps
 from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
 from flywheel.judges.variants import instruction_variants
-from flywheel.ops.export import dataset_card
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 from flywheel.store import round_dir
+
+SETS = {
+    "sft_code": "supervised fine-tuning rows for the code stage (chosen responses to code prompts)",
+    "sft_general": "supervised fine-tuning rows (chosen responses, role-played dialogues, instruction variants)",
+    "preference": "preference pairs for DPO / RPO (chosen and rejected answers to one prompt, with rewards)",
+}
+
+
+def _type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list of turns" if value and isinstance(value[0], Mapping) and "role" in value[0] else "list"
+    if isinstance(value, Mapping):
+        return "object"
+    return "null" if value is None else type(value).__name__
+
+
+def dataset_card(name: str, rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any], files: Iterable[str]) -> str:
+    """The ``README.md`` of one published set (pure): what it is, schema, counts, lineage, how to load it."""
+    schema: dict[str, set[str]] = {}
+    for row in rows:
+        for key, value in row.items():
+            schema.setdefault(key, set()).add(_type(value))
+    kinds = Counter(str(r.get("kind", "-")) for r in rows)
+    judges = Counter(str(r.get("judge")) for r in rows if "judge" in r)
+    lines = [
+        f"# {name}",
+        "",
+        SETS.get(name, "a flywheel dataset"),
+        "",
+        f"- rows: {len(rows)}",
+        f"- round: {info.get('round')}, stage fingerprint (config hash): `{info.get('config_hash')}`",
+        f"- generator: `{info.get('generator')}`; judge: `{info.get('judge')}`",
+        f"- written by flywheel {__version__}",
+        "",
+        "## Schema",
+        "",
+        "| column | type |",
+        "|---|---|",
+        *[f"| `{k}` | {' or '.join(sorted(v))} |" for k, v in schema.items()],
+        "",
+        "## Counts",
+        "",
+        "| kind | rows |",
+        "|---|---|",
+        *[f"| {k} | {n} |" for k, n in sorted(kinds.items())],
+    ]
+    if judges:
+        lines += ["", "| judge | pairs |", "|---|---|", *[f"| {k} | {n} |" for k, n in sorted(judges.items())]]
+    names = [f.rsplit("/", 1)[-1] for f in files]
+    lines += [
+        "",
+        "## Load",
+        "",
+        "```python",
+        "import datasets",
+        f'ds = datasets.load_dataset("json", data_files={json.dumps(names)}, split="train")',
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
 
 CODE_KINDS = ("code",)
 # Judges whose pairs ground truth settled; the LLM judge does not overrule them.
