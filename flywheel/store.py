@@ -224,9 +224,15 @@ class Store:
         path = self.path(uri)
         if not self.fs.isdir(path):
             return f"{uri}: directory is missing"
-        sizes = {
-            os.path.relpath(p, path): int(info.get("size") or 0) for p, info in self.fs.find(path, detail=True).items()
-        }
+        return self._listing_problem(uri, self.dir_sizes(uri))
+
+    def dir_sizes(self, uri: str) -> dict[str, int]:
+        """Every file under the directory at ``uri``: relative name -> size (one listing)."""
+        path = self.path(uri)
+        return {os.path.relpath(p, path): int(i.get("size") or 0) for p, i in self.fs.find(path, detail=True).items()}
+
+    def _listing_problem(self, uri: str, sizes: dict[str, int]) -> str | None:
+        path = self.path(uri)
         if COMPLETE in sizes:
             listed = json.loads(self.fs.cat_file(f"{path}/{COMPLETE}"))["files"]
             if listed is None:
@@ -248,11 +254,13 @@ class Store:
             if not os.path.isdir(path):
                 raise FlywheelError(f"model directory not found: {uri}")
             return path
-        problem = self.dir_problem(uri)
+        if not self.fs.isdir(self.path(uri)):
+            raise FlywheelError(f"store: {uri}: directory is missing")
+        sizes = self.dir_sizes(uri)
+        problem = self._listing_problem(uri, sizes)
         if problem is not None:
             raise FlywheelError(f"store: {problem}")
-        listing = sorted(self.fs.find(self.path(uri), detail=True).items())
-        key = fingerprint(uri, [(os.path.relpath(p, self.path(uri)), i.get("size")) for p, i in listing])
+        key = fingerprint(uri, sorted(sizes.items()))  # the same listing: a re-published directory re-downloads
         cache_root = cache_root or os.path.join(tempfile.gettempdir(), "flywheel-cache")
         dest = os.path.join(cache_root, key)
         if not os.path.isdir(dest):

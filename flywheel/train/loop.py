@@ -241,8 +241,8 @@ def preference_step(
 
 def floats(values: dict[str, torch.Tensor]) -> dict[str, float]:
     """Scalar tensors as floats, read from the device in one transfer (one sync per step, not one each)."""
-    stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()]).tolist()
-    return dict(zip(values, stacked, strict=True))
+    read = torch.stack([v.detach().float().reshape(()) for v in values.values()]).tolist()
+    return dict(zip(values, read, strict=True))
 
 
 def precision(autocast: bool, device: torch.device | str | None = None) -> contextlib.AbstractContextManager[Any]:
@@ -310,11 +310,9 @@ def train_stage(
         else:
             batch = collate_pairs(cast("list[PairExample]", picked), pad_id)
             tokens = int(batch["attention_mask"].sum())
-            ref = cast(torch.Tensor, ref_logps)[batch["index"]]  # checked above: DPO/RPO have ref_logps
+            ref = _to({"r": cast(torch.Tensor, ref_logps)[batch["index"]]}, device)["r"]  # checked: DPO/RPO have it
             with precision(autocast, device):
-                result = preference_step(
-                    engine, _to(batch, device), ref if device is None else ref.to(device), stage, kind
-                )
+                result = preference_step(engine, _to(batch, device), ref, stage, kind)
         return result, tokens
 
     history, total_steps, seconds = run_steps(
