@@ -96,6 +96,8 @@ def cmd_iterate(args) -> int:
         run_rounds(first, last, args.config, list(args.overrides))
     else:
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        if not args.verbose:  # a failed task is reported once, by flywheel, in one line; -v shows Prefect's own logs
+            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         from flows.round import iterate_flow
 
         iterate_flow(first=first, last=last, config=args.config, overrides=list(args.overrides))

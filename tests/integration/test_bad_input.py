@@ -78,3 +78,21 @@ def test_unknown_config_key(tmp_path):
     err = _one_error_line(_run("iterate", "--round", "1", "--config", str(bad), f"run.root={tmp_path}/run"))
     assert "train.dpo.betta" in err and str(bad) in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_file_inside_a_stage_is_one_line_on_the_default_prefect_path(tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "What is 2+2?"}\n{"prompt": "broken\n')
+    err = _one_error_line(
+        _run(
+            "iterate",
+            "--round",
+            "1",
+            "--config",
+            TINY,
+            f"run.root={tmp_path / 'run'}",
+            f"generation.prompt_files=[{prompts}]",
+            "sdg.pipelines=[]",
+        )
+    )
+    assert f"{prompts}:2: corrupt JSONL" in err
