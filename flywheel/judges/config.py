@@ -38,6 +38,9 @@ class JudgeConfig:
         if_variants: instruction variants per chosen response to a plain prompt (``flywheel.judges.variants``):
             the same question with instructions repair can satisfy, the repaired response as SFT answer and
             (repaired, original) as a verifier pair; 0 = none.
+        variant_pairs: also put the variants' (repaired, original) pairs in the preference set; off, the
+            variants are SFT rows only (the preference stages then train on the judged pairs alone, and take
+            a fraction of the time).
         seed: seed of the random choices in selection.
     """
 
@@ -55,6 +58,7 @@ class JudgeConfig:
     judge_model: str = ""
     judge_pairs_per_prompt: int = 1
     if_variants: int = 0
+    variant_pairs: bool = True
     seed: int = 0
 
     def validate(self) -> None:
@@ -89,5 +93,7 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.dialogue_threshold must be finite or null, got {cfg.dialogue_threshold}")
     if not 0 <= cfg.if_variants <= 16:
         raise FlywheelError(f"judges.if_variants must be in [0, 16], got {cfg.if_variants}")
+    if not isinstance(cfg.variant_pairs, bool):
+        raise FlywheelError(f"judges.variant_pairs must be true or false, got {cfg.variant_pairs!r}")
     if cfg.judge_pairs_per_prompt < 1:
         raise FlywheelError(f"judges.judge_pairs_per_prompt must be >= 1, got {cfg.judge_pairs_per_prompt}")

@@ -11,8 +11,8 @@ pairs get rewards whose gap has the judged sign, at least ``judges.min_judged_ga
 (``flywheel.judges.gaps.judged_gap``): RPO trains towards that gap.
 
 With ``judges.if_variants`` > 0, each chosen response to a plain prompt also yields instruction variants
-(``flywheel.judges.variants``): SFT rows of kind ``if_variant`` and ``verifier_repair`` pairs (``variants/*``
-counts).
+(``flywheel.judges.variants``): SFT rows of kind ``if_variant`` and, with ``judges.variant_pairs``,
+``verifier_repair`` pairs (``variants/*`` counts).
 
 Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``pairs/rpo_sign_adjusted``,
 ``pairs/repaired``, ``pairs/repair_failed/<reason>``, ``sft/repaired``, ``sft/repair_failed/<reason>`` among
@@ -167,7 +167,7 @@ def run(ctx: Context) -> dict:
         if jc.if_variants > 0:
             metas = {r.get("prompt_id"): r.get("meta") for r in scored}
             vsft, vpairs, counts = instruction_variants(sft, metas, jc.if_variants, jc.seed, jc.min_judged_gap)
-            sft, pairs = sft + vsft, pairs + vpairs
+            sft, pairs = sft + vsft, pairs + (vpairs if jc.variant_pairs else [])
             variant_counts = {f"variants/{k}": v for k, v in sorted(counts.items())}
         if not pairs:  # DPO and RPO would fail after SFT, an hour later: stop here, saying why
             why = ", ".join(f"{k} {v}" for k, v in sorted(pair_stats.as_dict().items()) if v and "/" in k)
