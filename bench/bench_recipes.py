@@ -32,8 +32,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 SUITE_DIR = os.path.join(os.path.dirname(__file__), "..", "flywheel", "data")
 
 
+def _read(path: str) -> list[dict[str, Any]]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def _rows(pattern: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for f in sorted(glob.glob(pattern)) for line in open(f) if line.strip()]
+    return [row for path in sorted(glob.glob(pattern)) for row in _read(path)]
 
 
 def _write(path: str, rows: list[dict[str, Any]]) -> None:
@@ -90,8 +95,8 @@ def build(round_dir: str, out: str, seed: int) -> None:
 
 
 def _suites(n_if: int, n_math: int) -> tuple[list[dict], list[dict]]:
-    ifs = [json.loads(x) for x in open(f"{SUITE_DIR}/eval_if.jsonl")][:n_if]
-    maths = [json.loads(x) for x in open(f"{SUITE_DIR}/eval_math.jsonl")][:n_math]
+    ifs = _read(f"{SUITE_DIR}/eval_if.jsonl")[:n_if]
+    maths = _read(f"{SUITE_DIR}/eval_math.jsonl")[:n_math]
     return ifs, maths
 
 
@@ -205,7 +210,8 @@ def run(args: argparse.Namespace) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
-    recipes = json.load(open(f"{args.data}/recipes.json"))
+    with open(f"{args.data}/recipes.json") as f:
+        recipes = json.load(f)
     if args.only:
         keep = set(args.only.split(","))
         recipes = [r for r in recipes if r["name"] in keep or r["name"] == "initial"]
@@ -222,10 +228,12 @@ def run(args: argparse.Namespace) -> None:
             base_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
         info = ""
         if rec.get("sft"):
-            rows = [json.loads(x) for x in open(f"{args.data}/sft_{rec['sft']}.jsonl")][: args.max_rows or None]
-            info += f"sft {len(rows)} rows loss {_fit_sft(model, tok, rows, rec['lr'], rec['epochs'], args.device, 0):.3f} "
+            rows = _read(f"{args.data}/sft_{rec['sft']}.jsonl")[: args.max_rows or None]
+            info += (
+                f"sft {len(rows)} rows loss {_fit_sft(model, tok, rows, rec['lr'], rec['epochs'], args.device, 0):.3f} "
+            )
         if rec.get("dpo"):
-            rows = [json.loads(x) for x in open(f"{args.data}/pref_{rec['dpo']}.jsonl")][: args.max_rows or None]
+            rows = _read(f"{args.data}/pref_{rec['dpo']}.jsonl")[: args.max_rows or None]
             info += f"dpo {len(rows)} pairs loss {_fit_dpo(model, tok, rows, rec['dpo_lr'], 0.1, args.device, 0):.3f} "
         t1 = time.time()
         a_if = _generate(model, tok, [p["messages"] for p in ifs], args.max_tokens, args.device, args.batch)

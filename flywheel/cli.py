@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 
+from flywheel import console
 from flywheel.errors import FlywheelError
 
 
@@ -71,36 +71,29 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _setup_logging(verbose: bool) -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=logging.INFO if not verbose else logging.DEBUG,
-        format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
-    for noisy in ("httpx", "alembic", "mlflow", "urllib3", "filelock", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def cmd_iterate(args) -> int:
+    from flywheel.config import load_config
     from flywheel.rounds import open_run, run_rounds
 
     first, last = (args.round, args.round) if args.round else (1, args.rounds)
     if first < 1 or last < 1:
         raise FlywheelError("--round/--rounds must be >= 1")
-    open_run(args.config, args.overrides)  # validate config and store before anything heavy starts
-    if args.no_prefect:
-        run_rounds(first, last, args.config, list(args.overrides))
-    else:
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-        if not args.verbose:  # a failed task is reported once, by flywheel, in one line; -v shows Prefect's own logs
-            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        from flows.round import iterate_flow
+    cfg = load_config(args.config, list(args.overrides))
+    if not args.verbose:  # library output and every worker's lines to a log file; progress on the terminal
+        console.quiet(console.log_dir(cfg.run.root, cfg.run.cache_dir, cfg.run.name))
+    try:
+        open_run(args.config, args.overrides)  # check the store, lock the root, reach MLflow: before heavy work
+        if args.no_prefect:
+            run_rounds(first, last, args.config, list(args.overrides))
+        else:
+            os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+            if not args.verbose:  # a failed task is reported once, by flywheel, in one line
+                os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+            from flows.round import iterate_flow
 
-        iterate_flow(first=first, last=last, config=args.config, overrides=list(args.overrides))
+            iterate_flow(first=first, last=last, config=args.config, overrides=list(args.overrides))
+    finally:
+        console.restore()
     return _print_status(args, rounds=range(first, last + 1))
 
 
@@ -219,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.cmd} takes no key=value overrides: {' '.join(extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
-    _setup_logging(args.verbose)
+    console.setup_logging(args.verbose)
     from flywheel.rounds import offline_env
 
     offline_env()

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from flywheel.console import progress_line
 from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
 from flywheel.hardware import use_autocast
@@ -131,14 +132,12 @@ class _StepGauges:
         for key, gauge in self.gauges.items():
             if isinstance(row.get(key), (int, float)):
                 gauge.set(float(row[key]), tags={"stage": stage})
-        step = int(row.get("step", 0))
-        if stage != "reward" and (step == 1 or step % 10 == 0):  # reward jobs print their own lines
-            # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
-            print(
-                f"{stage} step {step} loss {row.get('loss', float('nan')):.4f} "
-                f"{row.get('tokens_per_s', 0.0):.0f} tok/s",
-                flush=True,
-            )
+        step, total = int(row.get("step", 0)), int(row.get("total", 0))
+        if stage != "reward" and (step in (1, total) or step % 10 == 0):  # reward jobs print their own lines
+            # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler;
+            # the driver's console turns these lines into its progress display (flywheel.console)
+            loss = row.get("loss", float("nan"))
+            print(progress_line(stage, step, total, float(row.get("tokens_per_s", 0.0)), float(loss)), flush=True)
 
 
 # The only non-tensor classes DeepSpeed's checkpoints (ZeRO 0-3) hold: plain data, safe to rebuild.

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from flywheel.console import progress_line
 from flywheel.errors import FlywheelError
 from flywheel.reward.data import reward_examples
 from flywheel.reward.loop import freeze_lower_layers, train_reward
@@ -94,13 +95,10 @@ def run_reward_job(
     def progress(row: dict) -> None:
         if on_step is not None:
             on_step(row)
-        if rt.rank == 0 and (row["step"] % 10 == 0 or row["step"] == total_steps):
-            # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler
-            print(
-                f"reward step {row['step']}/{total_steps} loss {row['loss']:.3f} mae {row['mae']:.3f} "
-                f"{row['tokens_per_s']:.0f} tok/s",
-                flush=True,
-            )
+        if rt.rank == 0 and (row["step"] in (1, total_steps) or row["step"] % 10 == 0):
+            # print, not logging: a Ray worker's stdout reaches the driver, its loggers have no handler;
+            # the driver's console turns these lines into its progress display (flywheel.console)
+            print(progress_line(job.name, row["step"], total_steps, row["tokens_per_s"], row["loss"]), flush=True)
 
     metrics = train_reward(
         engine,

@@ -347,8 +347,9 @@ def run_steps(
 
     ``step_fn(indices)`` computes one micro-batch's loss and returns ``(StepResult, tokens)``. Every
     ``stage.grad_accum`` micro-batches make one optimizer step, whose metrics are averaged over the window
-    and over ranks (``reduce_mean``), passed to ``on_step`` and kept. ``start_step`` skips exactly the
-    batches of steps already done (resume sees the same data order). Returns (history, total steps, seconds).
+    and over ranks (``reduce_mean``), passed to ``on_step`` (with ``total``, the job's steps) and kept.
+    ``start_step`` skips exactly the batches of steps already done (resume sees the same data order).
+    Returns (history, total steps, seconds).
     """
     _, total_steps = plan(lengths, stage, world)
     ga = stage.grad_accum
@@ -375,7 +376,7 @@ def run_steps(
         row["step"] = step
         history.append(row)
         if on_step is not None:
-            on_step(row)
+            on_step({**row, "total": total_steps})
         window, tokens, t_step = [], 0, now
         every = stage.checkpoint_every
         if checkpoint is not None and every and step % every == 0 and step < total_steps:

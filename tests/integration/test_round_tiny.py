@@ -65,7 +65,8 @@ def resumed_run(tmp_path_factory):
     t0 = time.time()
     res = subprocess.run(_cmd(run_root), cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return {"root": run_root, "before": before, "second_seconds": time.time() - t0, "out": res.stdout + res.stderr}
+    out = {"root": run_root, "before": before, "second_seconds": time.time() - t0, "out": res.stdout + res.stderr}
+    return {**out, "stderr": res.stderr, "first_log": log.name}
 
 
 def _stages() -> list[str]:
@@ -214,3 +215,17 @@ def test_mlflow_has_rounds_stages_and_generator_alias(resumed_run):
 def _is_round_parent(run) -> bool:
     """A round's parent run (the run-level reward stage has a run of its own, tagged flywheel.run_level)."""
     return "mlflow.parentRunId" not in run.data.tags and "flywheel.round" in run.data.tags
+
+
+def test_the_console_shows_progress_not_library_noise_and_names_its_log(resumed_run):
+    for text in (open(resumed_run["first_log"]).read(), resumed_run["stderr"]):
+        lines = text.splitlines()
+        assert lines[0].startswith("flywheel: full log in "), lines[:3]
+        path = lines[0].removeprefix("flywheel: full log in ").removesuffix(" (-v prints it here)")
+        assert path.startswith(os.path.join(resumed_run["root"], "logs")) and os.path.getsize(path) > 0
+        assert len(lines) <= 2 * 60, len(lines)  # two rounds, at most 60 lines each
+        for noise in ("WARNING", "RayTrainWorker", "ChatEngine", "Traceback"):
+            assert noise not in text, [ln for ln in lines if noise in ln][:3]
+        progress = [ln.strip() for ln in lines if " step " in ln and "tok/s" in ln]
+        assert progress and len(progress) == len(set(progress))  # each worker line once
+    assert "RayTrainWorker" in open(path).read()  # the workers' own lines are in the log file
