@@ -171,6 +171,17 @@ def test_if_variants_add_verified_rows_for_plain_prompts_only(tmp_path):
     assert man["fingerprint"] != base["fingerprint"]
 
 
+def test_variants_without_their_pairs_are_sft_rows_only(tmp_path):
+    base = datasets.run(_context(tmp_path / "a"))
+    ctx = _context(tmp_path / "b", "judges.if_variants=2", "judges.variant_pairs=false")
+    man = datasets.run(ctx)
+    pairs = list(read_output(ctx, man, "preference"))
+    assert not [p for p in pairs if "#variant-" in p["prompt_id"]]
+    assert man["metrics"]["preference"] == base["metrics"]["preference"]
+    general = [r for r in read_output(ctx, man, "sft_general") if r["kind"] == "if_variant"]
+    assert general and len(general) == man["metrics"]["variants/variants"]
+
+
 def test_no_surviving_pair_stops_at_datasets_naming_why(tmp_path):
     import pytest
 
