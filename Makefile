@@ -18,7 +18,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export VLLM_NO_USAGE_STATS := 1
 
 
-.PHONY: install develop demo test test-unit test-integration lint format clean
+.PHONY: install develop demo test test-unit test-slow test-integration lint format clean
 
 install: develop
 
@@ -43,6 +43,10 @@ test: install
 
 test-unit: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# the slow tests: fault injection (a tiny round killed inside every stage, ~15 min) and real-model runs
+test-slow: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m slow $(PYTEST_ARGS)
 
 test-integration: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests/integration -m "integration and not slow" $(PYTEST_ARGS)
