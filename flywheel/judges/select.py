@@ -1,10 +1,9 @@
-"""Turning scored responses into preference pairs and SFT rows.
+"""Turning scored responses into preference pairs (SFT rows: :mod:`flywheel.judges.sft_select`).
 
 Nemotron-4 340B (NVIDIA, 2024, sec. 3.2.3): for each prompt several responses are sampled and
 judged; ground truth decides where it exists (a verified-correct response is chosen over a
 verified-wrong one), otherwise the reward model ranks the responses, or an LLM judge compares
-them in both orders (:mod:`flywheel.judges.llm_select`). SFT data keeps the best response per prompt above
-a reward threshold.
+them in both orders (:mod:`flywheel.judges.llm_select`).
 
 Inputs are scored rows (``messages`` = prompt + one assistant turn, ``reward``, ``scores``, optional
 ``verified``: True/False/None, ``prompt_id``, ``meta``). Outputs are preference rows
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from flywheel.errors import FlywheelError
-from flywheel.judges.gaps import DEFAULT_MIN_JUDGED_GAP, check_min_judged_gap, is_number, judged_gap, with_judged_gap
+from flywheel.judges.gaps import DEFAULT_MIN_JUDGED_GAP, check_min_judged_gap, judged_gap, with_judged_gap
 from flywheel.judges.repair import attempt_repair
 
 POLICIES = ("max_min", "max_random", "best_second")
@@ -133,7 +132,7 @@ def candidates(
     return out
 
 
-def _reward(c: _Candidate) -> float:
+def reward_of(c: _Candidate) -> float:
     """Reward of a candidate built with ``need_reward=True``, which is never None."""
     return cast(float, c.reward)
 
@@ -218,24 +217,26 @@ def select_pair(
     right = [c for c in cands if c.verified is True]
     wrong = [c for c in cands if c.verified is False]
     if right and wrong:
-        chosen = max(right, key=_reward)
-        rejected = min(wrong, key=_reward)
+        chosen = max(right, key=reward_of)
+        rejected = min(wrong, key=reward_of)
         return _preference(chosen, rejected, "verifier", prompt_id), None
     eligible = [c for c in cands if c.verified is not False]
     if not eligible:
         return None, "all_verified_false"
-    chosen = max(eligible, key=_reward)
+    chosen = max(eligible, key=reward_of)
     others = [c for c in cands if c is not chosen and (chosen.verified is True or c.verified is not True)]
     if not others:
         return None, "no_rejected_candidate"
     # A zero gap is a tie, never a preference, whatever min_gap says.
-    admissible = [c for c in others if _reward(chosen) - _reward(c) > 0 and _reward(chosen) - _reward(c) >= min_gap]
+    admissible = [
+        c for c in others if reward_of(chosen) - reward_of(c) > 0 and reward_of(chosen) - reward_of(c) >= min_gap
+    ]
     if not admissible:
         return None, "small_gap"
     if policy == "max_min":
-        rejected = min(admissible, key=_reward)
+        rejected = min(admissible, key=reward_of)
     elif policy == "best_second":
-        rejected = max(admissible, key=_reward)
+        rejected = max(admissible, key=reward_of)
     else:
         rejected = random.Random(f"{seed}:{prompt_id}").choice(admissible)
     return _preference(chosen, rejected, "reward_model", prompt_id), None
@@ -272,7 +273,7 @@ def select_repair(
     cands = candidates(rows_for_prompt, True, dropped)
     if not cands or any(c.verified is not False for c in cands):
         return None, None, None
-    source = max(cands, key=_reward)
+    source = max(cands, key=reward_of)
     meta = source.row.get("meta")
     text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None)
     if text is None:
@@ -280,7 +281,7 @@ def select_repair(
     if text.strip() == source.answer["content"].strip():
         return None, None, "already_passes"
     repaired = {**source.answer, "content": text}
-    chosen, rejected, _ = judged_gap(_reward(source), _reward(source), "verifier_repair", min_judged_gap)
+    chosen, rejected, _ = judged_gap(reward_of(source), reward_of(source), "verifier_repair", min_judged_gap)
     prompt_id = source.row.get("prompt_id")
     pair = {
         "prompt": [dict(m) for m in source.prompt],
@@ -350,125 +351,3 @@ def select_preferences(
         stats.kept += 1
         stats.by_judge[pair["judge"]] += 1
     return pairs, stats
-
-
-def select_sft(
-    rows_for_prompt: Sequence[Mapping[str, Any]],
-    threshold: float | None,
-    best_only: bool = True,
-    use_verifiers: bool = True,
-    kind: str = "general",
-    dropped: Counter[str] | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """SFT rows for one prompt: responses with ``reward >= threshold``, best first.
-
-    Verified-False responses are never kept; verified-True ones rank above unverified ones, then
-    higher reward first (input order breaks ties).
-
-    Args:
-        rows_for_prompt: scored rows sharing one ``prompt_id``.
-        threshold: minimum reward; None keeps any reward.
-        best_only: keep only the top response.
-        use_verifiers: read ``row["verified"]``.
-        kind: ``kind`` for rows that carry none.
-        dropped: counter receiving why rows were ignored.
-
-    Returns:
-        ``(sft rows, None)`` or ``([], reason)`` with reason ``no_valid_response``,
-        ``all_verified_false`` or ``below_threshold``.
-    """
-    dropped = Counter() if dropped is None else dropped
-    cands = candidates(rows_for_prompt, use_verifiers, dropped)
-    if not cands:
-        return [], "no_valid_response"
-    eligible = [c for c in cands if c.verified is not False]
-    if not eligible:
-        return [], "all_verified_false"
-    if threshold is not None:
-        eligible = [c for c in eligible if _reward(c) >= threshold]
-        if not eligible:
-            return [], "below_threshold"
-    ranked = sorted(eligible, key=lambda c: (c.verified is True, c.reward), reverse=True)
-    if best_only:
-        ranked = ranked[:1]
-    return [
-        {
-            "messages": [dict(m) for m in c.prompt] + [dict(c.answer)],
-            "reward": c.reward,
-            "kind": c.row.get("kind") or kind,
-            "prompt_id": c.row.get("prompt_id"),
-        }
-        for c in ranked
-    ], None
-
-
-def select_sft_rows(
-    rows: Iterable[Mapping[str, Any]],
-    threshold: float | None,
-    best_only: bool = True,
-    use_verifiers: bool = True,
-    kind: str = "general",
-    repair: bool = True,
-) -> tuple[list[dict[str, Any]], SelectionStats]:
-    """``select_sft`` over all prompts of a scored dataset.
-
-    With ``repair`` (and ``use_verifiers``), a prompt whose responses all fail their verifiers keeps the
-    repaired best response (``select_repair``) when its reward reaches ``threshold``; skipped reasons then
-    include ``repaired_below_threshold``.
-    """
-    stats = SelectionStats()
-    out: list[dict[str, Any]] = []
-    for group in group_by_prompt(rows, stats.dropped_rows).values():
-        stats.seen += 1
-        kept, reason = select_sft(group, threshold, best_only, use_verifiers, kind, stats.dropped_rows)
-        if reason == "all_verified_false" and repair and use_verifiers:
-            _, row, failure = select_repair(group, kind=kind)
-            if failure is not None:
-                stats.repair_failed[failure] += 1
-            elif row is not None and (threshold is None or is_number(row["reward"]) and row["reward"] >= threshold):
-                kept, reason = [row], None
-                stats.repaired += 1
-            elif row is not None:
-                reason = "repaired_below_threshold"
-        if reason is not None:
-            stats.skipped[reason] += 1
-        out.extend(kept)
-        stats.kept += len(kept)
-    return out, stats
-
-
-def select_dialogues(
-    rows: Iterable[Mapping[str, Any]], threshold: float | None, keep_share: float | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    """Role-played dialogues kept for SFT: those whose whole-dialogue reward is ``>= threshold``.
-
-    The report filters its synthetic dialogues with the reward model. A fixed threshold depends on the
-    reward model's scale, so ``keep_share`` (used when ``threshold`` is None) keeps the best-rated share
-    instead: the threshold becomes the reward of the ``ceil(keep_share * n)``-th best dialogue (ties kept).
-
-    Returns (kept rows in input order, number dropped). ``threshold=None`` and ``keep_share=None`` keep every
-    scored dialogue; a row without a finite reward is always dropped.
-    """
-    rows = list(rows)
-    if threshold is None and keep_share is not None:
-        if not 0.0 < keep_share <= 1.0:
-            raise FlywheelError(f"select_dialogues: keep_share must be in (0, 1], got {keep_share}")
-        finite = sorted(
-            (
-                float(r["reward"])
-                for r in rows
-                if isinstance(r.get("reward"), (int, float)) and math.isfinite(r["reward"])
-            ),
-            reverse=True,
-        )
-        if finite:
-            threshold = finite[max(1, math.ceil(keep_share * len(finite))) - 1]
-    kept, dropped = [], 0
-    for row in rows:
-        r = row.get("reward")
-        ok = isinstance(r, (int, float)) and math.isfinite(r) and (threshold is None or r >= threshold)
-        if ok:
-            kept.append(dict(row))
-        else:
-            dropped += 1
-    return kept, dropped

@@ -33,7 +33,8 @@ from typing import Any
 from flywheel import __version__
 from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gaps
-from flywheel.judges.select import select_dialogues, select_preferences, select_sft_rows
+from flywheel.judges.select import select_preferences
+from flywheel.judges.sft_select import select_dialogues, select_sft_rows
 from flywheel.judges.variants import instruction_variants
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 from flywheel.store import round_dir
