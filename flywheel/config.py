@@ -36,6 +36,7 @@ class RunConfig:
     seed: int = 0
     cache_dir: str = "~/.cache/flywheel"  # local copies of remote models, converted checkpoints
     lock_wait_s: float = 0.0  # a root another run holds: 0 stops at once naming the holder; > 0 waits this long
+    dataset_format: str = "jsonl"  # the datasets stage's parts: jsonl | parquet (both load with `datasets`)
 
 
 def _tiny_student() -> TinyModelConfig:
@@ -266,6 +267,10 @@ def validate(cfg: Config) -> None:
         (
             math.isfinite(cfg.run.lock_wait_s) and cfg.run.lock_wait_s >= 0,
             "run.lock_wait_s must be a number of seconds >= 0",
+        ),
+        (
+            cfg.run.dataset_format in ("jsonl", "parquet"),
+            f"run.dataset_format must be jsonl or parquet, got {cfg.run.dataset_format!r}",
         ),
         (cfg.generation.samples_per_prompt >= 2, "generation.samples_per_prompt must be >= 2 (pairs need two)"),
         (cfg.eval.primary in SUITES, f"eval.primary must be one of {', '.join(SUITES)}"),

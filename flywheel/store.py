@@ -139,16 +139,35 @@ class Store:
         data = ("\n".join(buf) + ("\n" if buf else "")).encode()
         return len(buf), self.write_bytes(uri, data)
 
+    def write_parquet(self, uri: str, rows: Iterable[dict]) -> tuple[int, str]:
+        """Write rows as one Parquet file atomically; its columns are the union of the rows' keys (a row
+        without one reads back as None there). Returns (count, sha256)."""
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = list(rows)
+        keys = list(dict.fromkeys(k for row in rows for k in row))
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pydict({k: [row.get(k) for row in rows] for k in keys}), buf)
+        return len(rows), self.write_bytes(uri, buf.getvalue())
+
     def read_jsonl(self, uri: str) -> Iterator[dict]:
         """Yield rows; a corrupt line raises FlywheelError naming file and line number."""
         yield from read_jsonl(uri, fs=self.fs, path=self.path(uri))
 
     def read_part(self, part: dict) -> list[dict]:
-        """The rows of a published part, after checking its bytes against the manifest's sha256."""
+        """The rows of a published part (JSONL or Parquet), after checking its bytes against the manifest's sha256."""
         problem = self.part_problem(part)
         if problem is not None:
             raise FlywheelError(f"{problem}; rerun the stage to recompute it")
-        return list(self.read_jsonl(part["uri"]))
+        if not part["uri"].endswith(".parquet"):
+            return list(self.read_jsonl(part["uri"]))
+        import pyarrow.parquet as pq
+
+        with self.fs.open(self.path(part["uri"]), "rb") as f:
+            return list(pq.read_table(f).to_pylist())
 
     def part_problem(self, part: dict) -> str | None:
         """Why a published part cannot be trusted (missing, or bytes that are not the published ones), or None."""

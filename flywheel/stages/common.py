@@ -87,8 +87,10 @@ def lineage(ctx: Context, stage: str, fp: str, **extra: Any) -> dict:
     return {"round": ctx.round, "stage": stage, "config_hash": fp, **extra}
 
 
-def write_parts(ctx: Context, stage: str, fp: str, rows: Iterable[dict], part_size: int = 1000) -> dict:
-    """Write rows in parts under ``{stage}/{fp}/``; returns the output record for the manifest."""
+def write_parts(
+    ctx: Context, stage: str, fp: str, rows: Iterable[dict], part_size: int = 1000, fmt: str = "jsonl"
+) -> dict:
+    """Write rows in parts (``jsonl`` or ``parquet``) under ``{stage}/{fp}/``; returns the manifest's output record."""
     base = ctx.store.uri(f"round-{ctx.round:03d}", stage, fp)
     parts: list[dict] = []
     chunk: list[dict] = []
@@ -96,8 +98,8 @@ def write_parts(ctx: Context, stage: str, fp: str, rows: Iterable[dict], part_si
 
     def flush():
         nonlocal total
-        uri = f"{base}/part-{len(parts):05d}.jsonl"
-        n, sha = ctx.store.write_jsonl(uri, chunk)
+        uri = f"{base}/part-{len(parts):05d}.{fmt}"
+        n, sha = (ctx.store.write_parquet if fmt == "parquet" else ctx.store.write_jsonl)(uri, chunk)
         parts.append({"uri": uri, "sha256": sha, "count": n})
         total += n
         chunk.clear()

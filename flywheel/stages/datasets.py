@@ -19,7 +19,8 @@ Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``p
 them).
 
 Each set gets a dataset card (``README.md``: schema, counts by kind and judge, generator, judge, config hash)
-beside its parts. Outputs load with ``datasets.load_dataset("json", data_files=...)`` and follow TRL's columns
+beside its parts, JSONL or (``run.dataset_format: parquet``) Parquet. Outputs load with
+``datasets.load_dataset("json" | "parquet", data_files=...)`` and follow TRL's columns
 (``messages``; ``prompt``/``chosen``/``rejected``) plus our reward and lineage columns.
 """
 
@@ -93,13 +94,14 @@ def dataset_card(name: str, rows: Sequence[Mapping[str, Any]], info: Mapping[str
     if judges:
         lines += ["", "| judge | pairs |", "|---|---|", *[f"| {k} | {n} |" for k, n in sorted(judges.items())]]
     names = [f.rsplit("/", 1)[-1] for f in files]
+    builder = "parquet" if names and names[0].endswith(".parquet") else "json"
     lines += [
         "",
         "## Load",
         "",
         "```python",
         "import datasets",
-        f'ds = datasets.load_dataset("json", data_files={json.dumps(names)}, split="train")',
+        f'ds = datasets.load_dataset("{builder}", data_files={json.dumps(names)}, split="train")',
         "```",
         "",
     ]
@@ -183,7 +185,7 @@ def run(ctx: Context) -> dict:
         general = [r for r in sft if r.get("kind") not in CODE_KINDS]
         outputs = {}
         for name, rows in (("sft_code", code), ("sft_general", general), ("preference", pairs)):
-            out = write_parts(ctx, "datasets", f"{fp}/{name}", rows)
+            out = write_parts(ctx, "datasets", f"{fp}/{name}", rows, fmt=fmt)
             card = dataset_card(name, rows, lin, [p["uri"] for p in out["parts"]])
             ctx.store.write_bytes(ctx.store.uri(round_dir(ctx.round), "datasets", fp, name, "README.md"), card.encode())
             outputs[name] = out
@@ -199,4 +201,6 @@ def run(ctx: Context) -> dict:
         }
         return outputs, metrics
 
-    return run_once(ctx, "datasets", [jman["fingerprint"], section(jc)], body, inputs={"judge": jman["fingerprint"]})
+    fmt = ctx.cfg.run.dataset_format
+    fp_parts = [jman["fingerprint"], section(jc)] + ([fmt] if fmt != "jsonl" else [])
+    return run_once(ctx, "datasets", fp_parts, body, inputs={"judge": jman["fingerprint"]})

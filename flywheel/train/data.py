@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 
 from flywheel.errors import FlywheelError
-from flywheel.store import read_jsonl
+from flywheel.store import read_rows
 from flywheel.train.losses import IGNORE_INDEX
 
 if TYPE_CHECKING:
@@ -172,10 +172,10 @@ def _check_messages(messages: object, where: str) -> None:
 
 
 def load_rows(paths: Iterable[str]) -> list[dict[str, Any]]:
-    """Read JSONL rows from every path, in order."""
+    """Read the rows of every path (JSONL or Parquet, by suffix), in order."""
     rows: list[dict[str, Any]] = []
     for path in paths:
-        rows.extend(read_jsonl(path))
+        rows.extend(read_rows(path))
     return rows
 
 

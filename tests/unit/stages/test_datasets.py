@@ -182,6 +182,41 @@ def test_variants_without_their_pairs_are_sft_rows_only(tmp_path):
     assert general and len(general) == man["metrics"]["variants/variants"]
 
 
+def test_parquet_output_holds_the_same_rows_and_loads_in_datasets_and_training(tmp_path):
+    import pytest
+    from datasets import load_dataset
+
+    from flywheel.errors import FlywheelError
+    from flywheel.train.data import load_rows
+
+    as_jsonl = datasets.run(_context(tmp_path / "a"))
+    ctx = _context(tmp_path / "b", "run.dataset_format=parquet")
+    man = datasets.run(ctx)
+    assert man["fingerprint"] != as_jsonl["fingerprint"]
+    jctx = _context(tmp_path / "c")
+    for name in ("sft_general", "preference"):
+        parts = [p["uri"] for p in man["outputs"][name]["parts"]]
+        assert parts and all(u.endswith(".parquet") for u in parts)
+        want = list(read_output(jctx, datasets.run(jctx), name))
+        got = list(read_output(ctx, man, name))
+
+        # Parquet has one schema per file: a key some rows lack reads back as None in those rows; the lineage
+        # names the stage's fingerprint, which the format is part of
+        def same(rows):
+            return [{k: v for k, v in r.items() if v is not None and k != "lineage"} for r in rows]
+
+        assert same(got) == same(want) and {r["lineage"]["config_hash"] for r in got} == {man["fingerprint"]}
+        assert len(load_rows(parts)) == len(want)
+        assert load_dataset("parquet", data_files=parts, split="train").num_rows == len(want)
+    part = man["outputs"]["preference"]["parts"][0]
+    with open(part["uri"], "ab") as f:
+        f.write(b"junk")
+    with pytest.raises(FlywheelError, match="sha256 mismatch"):
+        list(read_output(ctx, man, "preference"))
+    with pytest.raises(FlywheelError, match="run.dataset_format must be jsonl or parquet"):
+        _context(tmp_path / "d", "run.dataset_format=csv")
+
+
 def test_no_surviving_pair_stops_at_datasets_naming_why(tmp_path):
     import pytest
 
