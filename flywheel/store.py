@@ -32,6 +32,7 @@ import fsspec
 
 from flywheel import __version__
 from flywheel.errors import FlywheelError
+from flywheel.retrying_fs import RetryingFS
 
 MANIFEST = "_MANIFEST.json"
 log = logging.getLogger("flywheel")
@@ -69,6 +70,8 @@ class Store:
         except (ImportError, ValueError) as err:
             raise FlywheelError(f"store root {root!r}: {err}") from None
         self.is_local = "file" in _protocols(self.fs)
+        if not self.is_local:  # an object store that drops out for a moment is tried again, with backoff
+            self.fs = RetryingFS(self.fs, self.root)
 
     # -- paths ---------------------------------------------------------------------------------
     def uri(self, *parts: str) -> str:
@@ -111,25 +114,29 @@ class Store:
     def write_bytes(self, uri: str, data: bytes) -> str:
         """Write ``data`` to ``uri`` atomically (temp name, then rename). Returns the sha256."""
         path = self.path(uri)
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        if self.is_local:  # on disk before the rename, so a power cut cannot leave a named, empty file
+        if self.is_local:
+            os.makedirs(
+                os.path.dirname(path), exist_ok=True
+            )  # on disk before the rename, so a power cut cannot leave a named, empty file
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         else:
-            self.fs.pipe(tmp, data)
-            self.fs.mv(tmp, path)
+            try:  # each call retried on a network error (RetryingFS); still failing, it is one line
+                self.fs.pipe(tmp, data)
+                self.fs.mv(tmp, path)
+            except Exception as err:
+                raise FlywheelError(f"store {self.root!r} unreachable: {type(err).__name__}: {err}") from None
         return hashlib.sha256(data).hexdigest()
 
     def write_json(self, uri: str, obj: Any) -> str:
         return self.write_bytes(uri, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
     def read_json(self, uri: str) -> Any:
-        with self.fs.open(self.path(uri), "rb") as f:
-            return json.loads(f.read())
+        return json.loads(self.fs.cat_file(self.path(uri)))
 
     def write_jsonl(self, uri: str, rows: Iterable[dict]) -> tuple[int, str]:
         """Write rows as JSON lines atomically. Returns (count, sha256)."""
@@ -159,27 +166,31 @@ class Store:
 
     def read_part(self, part: dict) -> list[dict]:
         """The rows of a published part (JSONL or Parquet), after checking its bytes against the manifest's sha256."""
-        problem = self.part_problem(part)
+        data, problem = self._fetch_part(part)
         if problem is not None:
             raise FlywheelError(f"{problem}; rerun the stage to recompute it")
         if not part["uri"].endswith(".parquet"):
-            return list(self.read_jsonl(part["uri"]))
+            return list(jsonl_rows(part["uri"], data.decode("utf-8", errors="replace").splitlines()))
+        import io
+
         import pyarrow.parquet as pq
 
-        with self.fs.open(self.path(part["uri"]), "rb") as f:
-            return list(pq.read_table(f).to_pylist())
+        return list(pq.read_table(io.BytesIO(data)).to_pylist())
 
     def part_problem(self, part: dict) -> str | None:
         """Why a published part cannot be trusted (missing, or bytes that are not the published ones), or None."""
+        return self._fetch_part(part)[1]
+
+    def _fetch_part(self, part: dict) -> tuple[bytes, str | None]:
         try:
             data = self.fs.cat_file(self.path(part["uri"]))
         except FileNotFoundError:
-            return f"{part['uri']}: published part is missing"
+            return b"", f"{part['uri']}: published part is missing"
         except Exception as err:
             raise FlywheelError(f"store {self.root!r} unreachable: {type(err).__name__}: {err}") from None
         if part.get("sha256") and hashlib.sha256(data).hexdigest() != part["sha256"]:
-            return f"{part['uri']}: published part was truncated or changed (sha256 mismatch)"
-        return None
+            return data, f"{part['uri']}: published part was truncated or changed (sha256 mismatch)"
+        return data, None
 
     def output_problem(self, man: dict) -> str | None:
         """The first published output of a manifest that is missing or altered, or None when all are intact.
@@ -403,16 +414,21 @@ def read_jsonl(uri: str, fs=None, path: str | None = None) -> Iterator[dict]:
     except FileNotFoundError:
         raise FlywheelError(f"file not found: {uri}") from None
     with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FlywheelError(f"{uri}:{lineno}: corrupt JSONL ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise FlywheelError(f"{uri}:{lineno}: corrupt JSONL (expected an object, got {type(row).__name__})")
-            yield row
+        yield from jsonl_rows(uri, f)
+
+
+def jsonl_rows(uri: str, lines: Iterable[str]) -> Iterator[dict]:
+    """The JSON objects of JSONL ``lines`` read from ``uri`` (named in errors); blank lines are skipped."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise FlywheelError(f"{uri}:{lineno}: corrupt JSONL ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise FlywheelError(f"{uri}:{lineno}: corrupt JSONL (expected an object, got {type(row).__name__})")
+        yield row
 
 
 def _protocols(fs) -> tuple[str, ...]:
