@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flywheel import runlock
+from flywheel import costs, runlock
 from flywheel.config import Config, load_config, to_dict
 from flywheel.engines.cache import EngineCache
 from flywheel.errors import FlywheelError
@@ -168,13 +168,13 @@ def run_rounds(
             call(open_run(config, overrides), 0, name)
         for r in range(first, last + 1):
             rt = open_run(config, overrides)
-            started, state = time.time(), "FAILED"
+            started, fixed, state = time.time(), costs.snapshot(), "FAILED"
             try:
                 for name in STAGES:
                     call(rt, r, name)
                 state = "FINISHED"
             finally:
-                finish_round(rt, r, started, state)
+                finish_round(rt, r, started, state, fixed)
             promo = rt.store.manifest(r, "promote")
             decisions[r] = promo["outputs"]["decision"] if promo else {}
     finally:
@@ -240,24 +240,33 @@ def compute_seconds(manifest: dict) -> float:
     return float(manifest.get("seconds") or 0.0)
 
 
-def finish_round(rt: Run, round_idx: int, started: float, status_: str = "FINISHED") -> dict:
-    """Record the round's wall time and the share of it that was not stage compute (start-ups, glue)."""
+def finish_round(
+    rt: Run, round_idx: int, started: float, status_: str = "FINISHED", fixed: dict[str, float] | None = None
+) -> dict:
+    """Record the round's wall time and its overhead: engine starts, training start-up, model loads and
+    orchestration (:mod:`flywheel.costs`; ``fixed`` is its snapshot at the round's start)."""
     wall = time.time() - started
     mans = [rt.store.manifest(round_idx, n) for n in stage_list(rt.cfg)]
     fresh = [m for m in mans if m and m.get("finished_at", 0) >= started]
     compute = sum(compute_seconds(m) for m in fresh)
-    summary = {
+    summary: dict[str, float] = {
         "round_wall_seconds": round(wall, 2),
         "stage_compute_seconds": round(compute, 2),
-        "overhead_share": round(max(0.0, 1 - compute / wall), 4) if wall > 0 and fresh else 0.0,
         "stages_run": len(fresh),
+        **costs.breakdown(wall, compute, fixed if fixed is not None else costs.snapshot()),
     }
+    if not fresh:
+        summary["overhead_share"] = 0.0
     log.info(
-        "round %d: %.0fs wall, %.0fs stage compute, overhead share %.0f%% (%d stages ran)",
+        "round %d: %.0fs wall, overhead %.0f%%: engine starts %.0fs, training start %.0fs, model loads %.0fs, "
+        "orchestration %.0fs (%d stages ran)",
         round_idx,
         wall,
-        compute,
         100 * summary["overhead_share"],
+        summary["fixed/engine_start_seconds"],
+        summary["fixed/train_start_seconds"],
+        summary["fixed/model_load_seconds"],
+        summary["fixed/orchestration_seconds"],
         len(fresh),
     )
     if rt.tracker is not None:

@@ -7,8 +7,10 @@ response stages and released before training needs the cores.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from flywheel import costs
 from flywheel.engines.pool import EnginePool, ensure_ray
 from flywheel.engines.vllm_engine import ChatEngine, RewardEngine, engine_spec
 
@@ -33,6 +35,7 @@ class EngineCache:
         e = self.engine
         self._make_room(kind, num_actors * e.cpus_per_actor, num_actors * e.gpus_per_actor)
         log.info("starting %d %s engine(s) on %s", num_actors, kind, model_dir)
+        t0 = time.perf_counter()
         pool = EnginePool(
             cls,
             engine_spec(model_dir, e, self.seed),
@@ -42,6 +45,7 @@ class EngineCache:
             pin_cores=e.pin_cores,
             max_retries=e.max_retries,
         )
+        costs.add("engine_start", time.perf_counter() - t0)  # the pool returns once every actor is ready
         self.pools[kind] = (model_dir, pool)
         return pool
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from flywheel import costs
 from flywheel.console import progress_line
 from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
@@ -286,6 +287,7 @@ def run_training(
             failure_config=FailureConfig(max_failures=cfg.max_failures),
         ),
     )
+    t0 = time.perf_counter()
     try:
         result = trainer.fit()
     except Exception as err:
@@ -293,7 +295,11 @@ def run_training(
         if found is not None:
             raise FlywheelError(str(found)) from None
         raise
-    return result.return_value or {}  # type: ignore[attr-defined]
+    metrics: dict[str, dict] = result.return_value or {}  # type: ignore[attr-defined]
+    in_jobs = sum(float(m.get("wall_seconds", 0.0)) for m in metrics.values())
+    costs.add("train_start", time.perf_counter() - t0 - in_jobs)
+    costs.add("model_load", sum(float(m.get("load_seconds", 0.0)) for m in metrics.values()))
+    return metrics
 
 
 def _finished(jobs: list[TrainJob], code_replay: float) -> dict[str, dict] | None:

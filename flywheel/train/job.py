@@ -267,7 +267,9 @@ def run_job(
         else None
     )
 
+    t_load = time.perf_counter()
     model = rt.load_model(job.init_model)
+    load_seconds = time.perf_counter() - t_load
     if _lora_on(job):
         model = apply_lora(model, job.lora)
     _, total_steps = plan([tdata.example_length(e) for e in examples], job.stage, rt.world)
@@ -295,7 +297,7 @@ def run_job(
         on_step=on_step,
         autocast=autocast,
     )
-    metrics.update(name=job.name, skipped_rows=skipped, autocast_bf16=int(autocast))
+    metrics.update(name=job.name, skipped_rows=skipped, autocast_bf16=int(autocast), load_seconds=load_seconds)
     publish_export(engine, model, tokenizer, job, fp, metrics, rt)
     return metrics
 
