@@ -14,6 +14,10 @@ from prefect import flow, task
 from flywheel.ops.naming import iterate_flow_run_name, round_flow_run_name, stage_task_run_name, task_options
 from flywheel.rounds import Run, close_all, open_run, run_rounds, run_stage
 
+# iterate_flow runs under way in this process: their rounds keep the run (engines, run-root lock) open for the
+# next round. A process-wide count, not a context variable: Prefect may run a subflow on another thread.
+_ITERATING = {"n": 0}
+
 
 @task(name="stage", task_run_name=stage_task_run_name, retries=0)
 def stage_task(config: str | None, overrides: list[str], round_idx: int, name: str) -> dict:
@@ -33,17 +37,22 @@ def _as_task(config: str | None, overrides: list[str]):
 def round_flow(round_idx: int, config: str | None = None, overrides: list[str] | None = None) -> dict:
     """One round of the flywheel: prompts -> responses -> judge -> datasets -> train -> evaluate -> promote."""
     overrides = list(overrides or [])
-    # pools stay open: the next round of an iterate reuses them; iterate_flow releases them at the end
-    return run_rounds(round_idx, round_idx, config, overrides, _as_task(config, overrides), close=False)[round_idx]
+    # inside iterate_flow the pools stay open for its next round (it releases them at the end); a round run
+    # on its own (a deployment served from the Prefect UI) releases them and the run-root lock when it ends,
+    # so the serving process does not hold the root for the next run
+    keep = _ITERATING["n"] > 0
+    return run_rounds(round_idx, round_idx, config, overrides, _as_task(config, overrides), close=not keep)[round_idx]
 
 
 @flow(name="flywheel-iterate", flow_run_name=iterate_flow_run_name, log_prints=True)
 def iterate_flow(first: int = 1, last: int = 1, config: str | None = None, overrides: list[str] | None = None) -> dict:
     """Rounds ``first..last`` in order; each round generates with the model the previous one promoted."""
     decisions = {}
+    _ITERATING["n"] += 1
     try:
         for r in range(first, last + 1):
             decisions[r] = round_flow(r, config, overrides)
     finally:
+        _ITERATING["n"] -= 1
         close_all()
     return decisions
