@@ -188,6 +188,7 @@ def quiet(directory: str) -> str:
             super().emit(record)
 
     screen = _Clearing(console=Console(file=terminal, width=120), show_path=False, rich_tracebacks=False)
+    screen.setFormatter(logging.Formatter("%(message)s"))  # RichHandler shows the time and level itself
     screen.addFilter(lambda r: r.name.split(".")[0] == "flywheel")  # a failure ends in flywheel's own error line
     to_file = logging.StreamHandler(log)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -79,6 +79,7 @@ def test_quiet_sends_library_worker_and_native_output_to_the_log_and_keeps_the_t
     assert terminal[0] == f"flywheel: full log in {path} (-v prints it here)"
     shown = "\n".join(terminal)
     assert "round 1: sft done" in shown and "something named" in shown
+    assert "INFO:flywheel" not in shown  # the message, not the log record's default format
     assert shown.count("sft step 3/3") == 1
     for hidden in ("a library warning", "12 examples", "a native message"):
         assert hidden not in shown
