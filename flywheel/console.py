@@ -2,7 +2,8 @@
 
 Quiet (the default of ``flywheel iterate``): the terminal shows flywheel's own lines -- a stage starting, a
 stage done with its summary, the round's result -- and the progress of training jobs (job, step/total,
-tokens/s, ETA): one live line on a terminal, a line per quarter of the job otherwise. Everything else goes to
+tokens/s, ETA): one live line on a terminal; off a terminal (a file, CI), a line per quarter of each job and
+one unwrapped line per message. Everything else goes to
 a log file, named in the first line: library warnings, every Ray actor's and training worker's output, native
 messages written straight to the process's stdout/stderr. ``-v`` keeps everything on the terminal instead.
 
@@ -84,7 +85,7 @@ class Progress:
                 self.width = 0
         else:
             q = 4 * key[1] // max(1, int(rec["total"]))
-            if key[1] == 1 or q > self.quarter.get(key[0], 0):
+            if q > self.quarter.get(key[0], 0):
                 self.quarter[key[0]] = q
                 self.out.write(text + "\n")
         self.out.flush()
@@ -187,8 +188,13 @@ def quiet(directory: str) -> str:
             progress.clear()
             super().emit(record)
 
-    screen = _Clearing(console=Console(file=terminal, width=120), show_path=False, rich_tracebacks=False)
-    screen.setFormatter(logging.Formatter("%(message)s"))  # RichHandler shows the time and level itself
+    screen: logging.Handler
+    if terminal.isatty():
+        screen = _Clearing(console=Console(file=terminal), show_path=False, rich_tracebacks=False)
+        screen.setFormatter(logging.Formatter("%(message)s"))  # RichHandler shows the time and level itself
+    else:  # a file or a pipe (CI, nohup): one line per message, never wrapped to a width
+        screen = logging.StreamHandler(terminal)
+        screen.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     screen.addFilter(lambda r: r.name.split(".")[0] == "flywheel")  # a failure ends in flywheel's own error line
     to_file = logging.StreamHandler(log)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
