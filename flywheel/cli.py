@@ -72,13 +72,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_iterate(args) -> int:
-    from flywheel.config import load_config
+    from flywheel.config import check_shipped_overrides, load_config
     from flywheel.rounds import open_run, run_rounds
 
     first, last = (args.round, args.round) if args.round else (1, args.rounds)
     if first < 1 or last < 1:
         raise FlywheelError("--round/--rounds must be >= 1")
     cfg = load_config(args.config, list(args.overrides))
+    if not args.no_prefect:
+        check_shipped_overrides(list(args.overrides), "the Prefect flow run's parameters (or use --no-prefect)")
     if not args.verbose:  # library output and every worker's lines to a log file; progress on the terminal
         console.quiet(console.log_dir(cfg.run.root, cfg.run.cache_dir, cfg.run.name))
     try:
@@ -195,10 +197,18 @@ def _results_table(store, rounds: list[int]):
 
 def cmd_models(args) -> int:
     from flywheel.config import load_config
-    from flywheel.models import pull_smollm2
+    from flywheel.models import pull_smollm2, smollm2_dir
 
-    cache_dir = args.cache_dir or load_config(args.config, args.overrides).run.cache_dir
-    print(pull_smollm2(cache_dir))
+    cfg = load_config(args.config, args.overrides)
+    cache_dir = args.cache_dir or cfg.run.cache_dir
+    converted = os.path.isfile(os.path.join(smollm2_dir(cache_dir), "model.safetensors"))
+    if not args.verbose and not converted:  # the converter's progress bars and warnings go to the log file
+        console.quiet(console.log_dir(cfg.run.root, cfg.run.cache_dir, cfg.run.name))
+    try:
+        out = pull_smollm2(cache_dir)
+    finally:
+        console.restore()
+    print(out)
     return 0
 
 

@@ -300,6 +300,35 @@ def validate(cfg: Config) -> None:
 _CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]+@")
 
 
+# Matched against whole ``_``-separated words, so TOKENIZERS_PARALLELISM, KEYBOARD or max_tokens pass.
+_SECRET_NAME = re.compile(
+    r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|SESSION|PRIVATE|KEY|KEY_ID)$|(^|_)(SECRET|TOKEN|"
+    r"PASSWORD|PASSWD|CREDENTIALS?|PRIVATE)(_|$)",
+    re.I,
+)
+
+
+def secret_name(name: str) -> bool:
+    """Whether a variable or config key name (its last dotted part) looks like it holds a credential."""
+    return bool(_SECRET_NAME.search(name.rsplit(".", 1)[-1]))
+
+
+def check_shipped_overrides(overrides: list[str], where: str) -> None:
+    """Refuse ``key=value`` overrides that carry a credential before they are sent to ``where``.
+
+    Overrides become Prefect flow-run parameters (stored in Prefect's database, shown in its UI) and Ray job
+    entrypoints (shown in the dashboard): a secret-looking key (``run.storage_options.secret=...``) or a URI
+    with a password (``tracking.uri=http://u:pw@host``) is refused, naming the key, never the value.
+    """
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if secret_name(key.strip()) or redact(value) != value:
+            raise FlywheelError(
+                f"override {key.strip()}: a credential would be stored in {where}; give it through the "
+                "environment instead (the AWS chain, MLFLOW_TRACKING_USERNAME/PASSWORD, a .env file)"
+            )
+
+
 def redact(text: Any) -> Any:
     """``text`` with the password of any ``scheme://user:password@host`` in it replaced by ``***``.
 

@@ -99,9 +99,14 @@ def smollm2_tokenizer(cache_dir: str) -> str:
     return publish_dir(tmp, out)
 
 
+def smollm2_dir(cache_dir: str) -> str:
+    """Where :func:`pull_smollm2` puts the converted model."""
+    return os.path.join(os.path.expanduser(cache_dir), "models", "smollm2-135m-instruct")
+
+
 def pull_smollm2(cache_dir: str) -> str:
     """SmolLM2-135M-Instruct as a safetensors HF directory (dequantised from Q4_1 to bf16). Cached; ~1 min."""
-    out = os.path.join(os.path.expanduser(cache_dir), "models", "smollm2-135m-instruct")
+    out = smollm2_dir(cache_dir)
     if os.path.isfile(os.path.join(out, "model.safetensors")):
         return out
     import torch

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from flywheel.config import check_shipped_overrides
 from flywheel.errors import FlywheelError
 from flywheel.ops.naming import ACCELERATOR_TAG
 from flywheel.ops.services import WORK_POOL
@@ -39,6 +40,7 @@ class DeploymentSpec:
 
 def specs(config: str | None, overrides: list[str]) -> list[DeploymentSpec]:
     """The round and iterate deployments with ``config``/``overrides`` as their default parameters."""
+    check_shipped_overrides(overrides, "the deployments' Prefect parameters")
     common = {"config": config, "overrides": list(overrides)}
     return [
         DeploymentSpec(

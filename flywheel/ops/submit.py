@@ -9,13 +9,13 @@ shows it to anyone who can open it): the cluster's own environment / IAM role pr
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlparse
 
+from flywheel.config import check_shipped_overrides, secret_name
 from flywheel.errors import FlywheelError
 
 # Never uploaded: virtualenvs, run outputs, VCS metadata and caches (Ray caps a working_dir package size), and
@@ -41,18 +41,12 @@ EXCLUDES = [
 # Commands that read a run config and may start engines: they get ``ray.address=auto``.
 CONFIG_COMMANDS = ("iterate", "stage")
 COMMANDS = ("iterate", "stage", "status", "compare")
-# Matched against whole ``_``-separated words, so TOKENIZERS_PARALLELISM or KEYBOARD pass.
-_SECRET = re.compile(
-    r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|SESSION|PRIVATE|KEY|KEY_ID)$|(^|_)(SECRET|TOKEN|"
-    r"PASSWORD|PASSWD|CREDENTIALS?|PRIVATE)(_|$)",
-    re.I,
-)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def check_env(env: dict[str, str]) -> None:
     """Refuse secret-looking variables: a runtime env is visible in the Ray dashboard and job metadata."""
-    bad = sorted(k for k in env if _SECRET.search(k))
+    bad = sorted(k for k in env if secret_name(k))
     if bad:
         raise FlywheelError(
             f"--env {bad[0]}: credentials must come from the cluster's environment or IAM role, "
@@ -90,6 +84,7 @@ def job_command(command: list[str], address: str, root: str | None) -> list[str]
     """
     if not command or command[0] not in COMMANDS:
         raise FlywheelError(f"submit: command must be one of {', '.join(COMMANDS)}, got {command[:1] or 'nothing'}")
+    check_shipped_overrides(split_command(command)[1], "the Ray job's entrypoint")
     out = list(command)
     if command[0] in CONFIG_COMMANDS and not any(a.startswith("ray.address=") for a in out):
         out.append("ray.address=auto")
@@ -156,6 +151,24 @@ def resolve_root(command: list[str]) -> str | None:
     return load_config(config, overrides).run.root
 
 
+def token_auth(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Speak Ray's token auth when a token is at hand and ``RAY_AUTH_MODE`` is not set.
+
+    A head started with ``RAY_AUTH_MODE=token`` refuses clients without the token, and Ray's client only sends
+    one in token mode; a head without auth accepts a client that sends one. The token itself stays where Ray
+    reads it (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) and is never printed.
+    Must run before Ray is first used in this process (Ray reads the mode once).
+    """
+    environ = os.environ if environ is None else environ
+    if "RAY_AUTH_MODE" in environ:
+        return environ["RAY_AUTH_MODE"] == "token"
+    found = bool(environ.get("RAY_AUTH_TOKEN") or environ.get("RAY_AUTH_TOKEN_PATH"))
+    if found or os.path.exists(os.path.expanduser("~/.ray/auth_token")):
+        environ["RAY_AUTH_MODE"] = "token"
+        return True
+    return False
+
+
 def submit(
     address: str,
     command: list[str],
@@ -166,6 +179,7 @@ def submit(
     num_cpus: float | None = None,
 ) -> tuple[Any, str]:
     """Submit ``flywheel <command>`` as a Ray job. Returns (client, submission id)."""
+    token_auth()
     from ray.job_submission import JobSubmissionClient
 
     cmd = normalize(job_command(command, address, resolve_root(command)))
@@ -174,12 +188,17 @@ def submit(
         client = JobSubmissionClient(address)
     except Exception as err:  # connection refused, auth mismatch: one line, no traceback
         raise FlywheelError(f"Ray cluster {address}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
-    job_id = client.submit_job(
-        entrypoint=entrypoint,
-        runtime_env=runtime_env(working_dir, env or {}, extra_runtime_env),
-        metadata={"flywheel.command": " ".join(command[:1])},
-        entrypoint_num_cpus=num_cpus,
-    )
+    try:
+        job_id = client.submit_job(
+            entrypoint=entrypoint,
+            runtime_env=runtime_env(working_dir, env or {}, extra_runtime_env),
+            metadata={"flywheel.command": " ".join(command[:1])},
+            entrypoint_num_cpus=num_cpus,
+        )
+    except FlywheelError:
+        raise
+    except Exception as err:  # refused upload, auth, a cluster that went away
+        raise FlywheelError(f"Ray cluster {address}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
     return client, job_id
 
 

@@ -183,6 +183,41 @@ def read_documents(spec: str) -> list[str]:
     return docs
 
 
+def within_context(rows: list[dict], count_tokens, budget: int, removed: Counter) -> list[dict]:
+    """The rows whose prompt (chat template and generation prompt included) leaves ``budget`` tokens' room.
+
+    A longer one would stop the engine for the whole batch; each is dropped, counted in ``removed`` under
+    ``too_long`` and named in a warning with its source file and id.
+    """
+    kept = []
+    for row in rows:
+        n = count_tokens(row["messages"])
+        if n > budget:
+            removed["too_long"] += 1
+            log.warning(
+                "prompt %s from %s: %d tokens, more than the %d the context leaves after the answer; dropped",
+                row.get("id"),
+                row.get("lineage", {}).get("source"),
+                n,
+                budget,
+            )
+            continue
+        kept.append(row)
+    return kept
+
+
+def _token_counter(path: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+
+    def count(messages: list[dict]) -> int:
+        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
 def run(ctx: Context) -> dict:
     gen = generator(ctx)
     g, sdg, eng = ctx.cfg.generation, ctx.cfg.sdg, ctx.cfg.engine
@@ -198,6 +233,11 @@ def run(ctx: Context) -> dict:
             for spec in g.prompt_files
             for r in read_prompt_file(spec)
         ]
+        removed: Counter = Counter()
+        if file_rows:
+            budget = eng.max_model_len - g.response_sampling.max_tokens
+            count = _token_counter(model_dir(ctx, gen["uri"], "generator"))
+            file_rows = within_context(file_rows, count, budget, removed)
         ask = StepAsker(
             ctx,
             "prompts",
@@ -212,7 +252,6 @@ def run(ctx: Context) -> dict:
         for row in synth:
             row["split"] = split_for(row["id"], sdg.heldout_fraction)
             row["lineage"] = {**lin, "pipeline": row["kind"], **row["lineage"]}
-        removed: Counter = Counter()
         kinds: Counter = Counter()
 
         def kept() -> Iterator[dict]:
@@ -244,6 +283,14 @@ def run(ctx: Context) -> dict:
     return run_once(
         ctx,
         "prompts",
-        [gen, samplings, section(sdg), list(g.prompt_files), g.max_prompts, fingerprint(documents)],
+        [
+            gen,
+            samplings,
+            section(sdg),
+            list(g.prompt_files),
+            g.max_prompts,
+            fingerprint(documents),
+            *([eng.max_model_len, g.response_sampling.max_tokens] if g.prompt_files else []),
+        ],
         body,
     )

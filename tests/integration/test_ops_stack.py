@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -79,11 +80,16 @@ def _manifest(run_root: str, r: int, stage: str) -> dict | None:
     return json.load(open(path)) if os.path.exists(path) else None
 
 
-def _wait_http(url: str, timeout: float) -> None:
+def _get(url: str, timeout: float, token: str | None = None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _wait_http(url: str, timeout: float, token: str | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
+            with _get(url, 3, token) as resp:
                 if resp.status == 200:
                     return
         except OSError:
@@ -94,8 +100,17 @@ def _wait_http(url: str, timeout: float) -> None:
 
 @contextlib.contextmanager
 def ray_head():
-    """``ray start --head --block`` on 127.0.0.1 with its own ports and temp dir; SIGTERM stops exactly it."""
+    """``ray start --head --block`` on 127.0.0.1 with its own ports and temp dir; SIGTERM stops exactly it.
+
+    The head runs with Ray's token auth on (a token file of its own, as ``ray get-auth-token --generate``
+    writes); yields (dashboard address, env that carries the token's path, the token).
+    """
     tmp = tempfile.mkdtemp(prefix="fwray", dir="/tmp")  # short: Ray's unix sockets live under it
+    token = secrets.token_hex(32)
+    token_path = os.path.join(tmp, "auth_token")
+    with open(token_path, "w") as f:
+        f.write(token)
+    env = _env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token_path)
     dash = _port()
     cmd = [
         os.path.join(BIN, "ray"),
@@ -121,10 +136,10 @@ def ray_head():
         tmp,
     ]
     log = open(os.path.join(tmp, "ray-start.log"), "w")
-    proc = subprocess.Popen(cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_http(f"http://127.0.0.1:{dash}/api/version", 180)
-        yield f"http://127.0.0.1:{dash}"
+        _wait_http(f"http://127.0.0.1:{dash}/api/version", 180, token)
+        yield f"http://127.0.0.1:{dash}", env, token
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -142,10 +157,10 @@ def ray_head():
 @pytest.fixture(scope="module")
 def submitted_run(tmp_path_factory):
     """Two tiny rounds submitted as one Ray job to a head started here; the head stops once it finished."""
-    from ray.job_submission import JobSubmissionClient
-
     run_root = str(tmp_path_factory.mktemp("ops") / "run")
-    with ray_head() as address:
+    with ray_head() as (address, env, token):
+        # a client without the token is refused in one line
+        refused = _flywheel("submit", "--address", address, "--no-wait", "--", "status", "-c", TINY, timeout=120)
         t0 = time.time()
         res = _flywheel(
             "submit",
@@ -164,21 +179,18 @@ def submitted_run(tmp_path_factory):
             "configs/tiny.yaml",
             f"run.root={run_root}",
             "eval.always_promote=true",
+            env=env,
             timeout=2500,
         )
         seconds = time.time() - t0
-        old = os.environ.get("RAY_AUTH_MODE")
-        os.environ["RAY_AUTH_MODE"] = "disabled"  # the head runs without token auth, like the submitter
-        try:
-            jobs = [(j.entrypoint, j.status.value) for j in JobSubmissionClient(address).list_jobs()]
-        finally:
-            os.environ.pop("RAY_AUTH_MODE") if old is None else os.environ.__setitem__("RAY_AUTH_MODE", old)
-        nodes = [n.get("nodeManagerAddress") for n in _ray_nodes(address)]
-    return {"root": run_root, "res": res, "seconds": seconds, "jobs": jobs, "nodes": nodes}
+        with _get(f"{address}/api/jobs/", 10, token) as resp:
+            jobs = [(j["entrypoint"], j["status"]) for j in json.loads(resp.read())]
+        nodes = [n.get("nodeManagerAddress") for n in _ray_nodes(address, token)]
+    return {"root": run_root, "res": res, "seconds": seconds, "jobs": jobs, "nodes": nodes, "refused": refused}
 
 
-def _ray_nodes(address: str) -> list[dict]:
-    with urllib.request.urlopen(f"{address}/nodes?view=summary", timeout=10) as resp:
+def _ray_nodes(address: str, token: str) -> list[dict]:
+    with _get(f"{address}/nodes?view=summary", 10, token) as resp:
         data = json.loads(resp.read())
     return [n["raylet"] for n in data["data"]["summary"]]
 
@@ -193,6 +205,10 @@ def test_submit_runs_rounds_on_the_ray_head(submitted_run):
     assert "ray.address=auto" in entrypoint
     assert status == "SUCCEEDED"
     assert submitted_run["nodes"] == ["127.0.0.1"]  # everything stayed on loopback
+    # the head runs with token auth: the submitter and the job found the token; a client without it was refused
+    refused = submitted_run["refused"]
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+    assert "flywheel: error: Ray cluster" in refused.stderr, refused.stderr[-2000:]
     for r in (1, 2):
         for stage in STAGES:
             assert _manifest(submitted_run["root"], r, stage) is not None, (r, stage)

@@ -112,3 +112,44 @@ def test_resolve_root_reads_config_and_overrides(tmp_path):
     assert resolve_root(["status"]) is None
     with pytest.raises(FlywheelError, match="unknown config key"):
         resolve_root(["iterate", "--round", "1", "no.such=1"])
+
+
+def test_overrides_carrying_credentials_are_refused_before_they_are_shipped():
+    from flywheel.config import check_shipped_overrides
+    from flywheel.ops.deploy import specs
+
+    for item in (
+        "run.storage_options.secret=abc",
+        "run.storage_options.key=AKIA123",
+        "run.storage_options.client_kwargs.aws_session_token=FQoGZXIvYXdzEJr",
+        "tracking.uri=http://alice:hunter2@mlflow:5000",
+    ):
+        key = item.split("=")[0]
+        with pytest.raises(FlywheelError, match=f"override {key}:") as err:
+            job_command(["iterate", "--rounds", "1", item], "http://ray-head:8265", None)
+        assert item.split("=", 1)[1] not in str(err.value)
+        with pytest.raises(FlywheelError, match="Prefect parameters"):
+            specs("configs/tiny.yaml", [item])
+        with pytest.raises(FlywheelError):
+            check_shipped_overrides([item], "x")
+    ok = ["eval.max_tokens=64", "tracking.uri=http://mlflow:5000", "run.storage_options.endpoint_url=http://s3:9000"]
+    check_shipped_overrides(ok, "x")
+    assert specs("configs/tiny.yaml", ok)[0].parameters["overrides"] == ok
+    assert job_command(["iterate", "--rounds", "1", *ok], "http://ray-head:8265", None)[:4] == [
+        "iterate",
+        "--rounds",
+        "1",
+        ok[0],
+    ]
+
+
+def test_token_auth_is_spoken_when_a_token_is_at_hand(tmp_path, monkeypatch):
+    from flywheel.ops.submit import token_auth
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert not token_auth(env := {}) and "RAY_AUTH_MODE" not in env  # no token anywhere: Ray's default
+    assert token_auth(env := {"RAY_AUTH_TOKEN_PATH": "/secrets/ray"}) and env["RAY_AUTH_MODE"] == "token"
+    assert not token_auth({"RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN": "t"})  # an explicit mode wins
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("t")  # what `ray get-auth-token --generate` writes
+    assert token_auth(env := {}) and env == {"RAY_AUTH_MODE": "token"}

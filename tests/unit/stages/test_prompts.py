@@ -293,3 +293,18 @@ def test_interleave_deals_kinds_round_robin():
         ("open_qa", 5),
         ("file", 2),
     ]
+
+
+def test_a_prompt_longer_than_the_context_is_dropped_counted_and_named(tokenizer_dir, caplog):
+    from flywheel.stages.prompts import _token_counter, within_context
+
+    count = _token_counter(tokenizer_dir)
+    short = {"id": "p-1", "messages": [{"role": "user", "content": "Name a prime."}], "lineage": {"source": "a.jsonl"}}
+    long = {"id": "p-2", "messages": [{"role": "user", "content": "word " * 600}], "lineage": {"source": "b.jsonl"}}
+    assert count(short["messages"]) < 40 < 600 <= count(long["messages"])
+    removed: Counter = Counter()
+    with caplog.at_level("WARNING", logger="flywheel"):
+        kept = within_context([short, long, short], count, 1024 - 512, removed)
+    assert [r["id"] for r in kept] == ["p-1", "p-1"] and removed == Counter(too_long=1)
+    assert "p-2 from b.jsonl" in caplog.text and "dropped" in caplog.text
+    assert within_context([long], count, 2048, Counter()) == [long]  # a larger context keeps it
