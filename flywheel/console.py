@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -27,9 +28,15 @@ PROGRESS = "flywheel-progress "
 _NOISY = ("httpx", "alembic", "mlflow", "urllib3", "filelock", "asyncio")
 
 
+# One id per process: a job of the same name in a later fit (the next round, a rerun) runs in new worker
+# processes, so its steps are not taken for repeats of the earlier fit's.
+_PROCESS = uuid.uuid4().hex[:12]
+
+
 def progress_line(job: str, step: int, total: int, tokens_per_s: float, loss: float) -> str:
     """The line a training worker prints after an optimizer step (read back by :func:`parse_progress`)."""
-    return PROGRESS + json.dumps({"job": job, "step": step, "total": total, "tps": tokens_per_s, "loss": loss})
+    rec = {"job": job, "step": step, "total": total, "tps": tokens_per_s, "loss": loss, "run": _PROCESS}
+    return PROGRESS + json.dumps(rec)
 
 
 def parse_progress(line: str) -> dict[str, Any] | None:
@@ -54,14 +61,16 @@ class Progress:
 
     def __init__(self, out: TextIO, live: bool):
         self.out, self.live = out, live
-        self.seen: set[tuple[str, int]] = set()
-        self.started: dict[str, tuple[float, int]] = {}
-        self.quarter: dict[str, int] = {}
+        self.seen: set[tuple[str, str, int]] = set()
+        self.started: dict[tuple[str, str], tuple[float, int]] = {}
+        self.quarter: dict[tuple[str, str], int] = {}
         self.width = 0
 
     def text(self, rec: dict[str, Any], now: float) -> str:
         job, step, total = str(rec["job"]), int(rec["step"]), max(1, int(rec["total"]))
-        t0, s0 = self.started.setdefault(job, (now, step))  # the pace is measured from the first step seen
+        t0, s0 = self.started.setdefault(
+            (str(rec.get("run", "")), job), (now, step)
+        )  # the pace is measured from the first step seen
         done = step - s0
         eta = (now - t0) / done * (total - step) if done > 0 and now > t0 else None
         parts = [f"{job} step {step}/{total}", f"{float(rec.get('tps', 0.0)):.0f} tok/s"]
@@ -72,21 +81,21 @@ class Progress:
         return "  " + " · ".join(parts)
 
     def update(self, rec: dict[str, Any], now: float | None = None) -> None:
-        key = (str(rec["job"]), int(rec["step"]))
-        if key in self.seen:
+        fit, step = (str(rec.get("run", "")), str(rec["job"])), int(rec["step"])
+        if (*fit, step) in self.seen:  # Ray may deliver a worker's line more than once
             return
-        self.seen.add(key)
+        self.seen.add((*fit, step))
         text = self.text(rec, time.monotonic() if now is None else now)
         if self.live:
             self.out.write("\r" + text.ljust(self.width))
             self.width = len(text)
-            if key[1] >= int(rec["total"]):
+            if step >= int(rec["total"]):
                 self.out.write("\n")
                 self.width = 0
         else:
-            q = 4 * key[1] // max(1, int(rec["total"]))
-            if q > self.quarter.get(key[0], 0):
-                self.quarter[key[0]] = q
+            q = 4 * step // max(1, int(rec["total"]))
+            if q > self.quarter.get(fit, 0):
+                self.quarter[fit] = q
                 self.out.write(text + "\n")
         self.out.flush()
 

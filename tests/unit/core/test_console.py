@@ -19,6 +19,7 @@ def test_a_progress_line_survives_rays_prefix_and_other_lines_are_not_progress()
         "total": 10,
         "tps": 123.4,
         "loss": 0.5,
+        "run": line.split('"run": "')[1][:12],  # this process's id
     }
     assert parse_progress("sft step 3 loss 0.5") is None
     assert parse_progress("flywheel-progress {not json") is None
@@ -34,6 +35,19 @@ def test_progress_prints_each_step_once_and_a_line_per_quarter_off_a_terminal():
     # the first step past each quarter (10 = 1/4, 20 = 1/2, 30 = 3/4, 40 = done); repeats dropped
     assert [ln.split(" · ")[0].strip() for ln in lines] == [f"dpo step {s}/40" for s in (10, 20, 30, 40)]
     assert "ETA 0:10" in lines[2]  # 29 steps took 29 s since step 1: 10 steps left
+
+
+def test_the_same_job_in_a_later_fit_is_shown_again():
+    """Round 2's sft reaches the steps round 1's sft reached; its workers are other processes (another run id)."""
+    out = io.StringIO()
+    p = Progress(out, live=False)
+    for run in ("round1-worker", "round2-worker"):
+        for step in (10, 10, 20):
+            p.update({"job": "sft", "step": step, "total": 20, "tps": 1.0, "run": run}, now=float(step))
+    assert [ln.split(" · ")[0].strip() for ln in out.getvalue().splitlines()] == [
+        "sft step 10/20",
+        "sft step 20/20",
+    ] * 2
 
 
 def test_progress_on_a_terminal_rewrites_one_line_and_ends_it_with_the_job():
