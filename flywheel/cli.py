@@ -95,6 +95,12 @@ def cmd_iterate(args) -> int:
 
             iterate_flow(first=first, last=last, config=args.config, overrides=list(args.overrides))
     finally:
+        if not args.verbose:  # Ray prints its deduplicated worker lines when it stops: into the log file
+            from flywheel.engines.pool import stop_ray
+            from flywheel.rounds import close_all
+
+            close_all()
+            stop_ray()
         console.restore()
     return _print_status(args, rounds=range(first, last + 1))
 
@@ -155,10 +161,11 @@ def _print_status(args, rounds=None, as_json: bool = False) -> int:
             else ""
         )
     )
-    Console().print(table)
+    screen = Console(width=None if sys.stdout.isatty() else 160)  # a log file or CI: rows unwrapped
+    screen.print(table)
     results = _results_table(store, [r["round"] for r in rows])
     if results is not None:
-        Console().print(results)
+        screen.print(results)
     for r in rows:
         if "reason" in r:
             print(

@@ -38,6 +38,14 @@ def ensure_ray(address: str = "local", num_cpus: int | None = None) -> None:
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
+def stop_ray() -> None:
+    """Disconnect from Ray (stopping a private local one), so its log monitor's last lines land in the run's log."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def _core_binding(index: int, cpus_per_actor: float) -> str:
     n = max(1, int(cpus_per_actor))
     total = os.cpu_count() or 1
