@@ -41,6 +41,9 @@ class JudgeConfig:
         variant_pairs: also put the variants' (repaired, original) pairs in the preference set; off, the
             variants are SFT rows only (the preference stages then train on the judged pairs alone, and take
             a fraction of the time).
+        variant_derived: variants may also carry content instructions (use these words, this many sentences,
+            at least N words, two responses) whose parameters are read off the answer itself
+            (``flywheel.judges.backtranslate``), not only the form instructions repair can satisfy.
         seed: seed of the random choices in selection.
     """
 
@@ -59,6 +62,7 @@ class JudgeConfig:
     judge_pairs_per_prompt: int = 1
     if_variants: int = 0
     variant_pairs: bool = True
+    variant_derived: bool = False
     seed: int = 0
 
     def validate(self) -> None:
@@ -95,5 +99,7 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.if_variants must be in [0, 16], got {cfg.if_variants}")
     if not isinstance(cfg.variant_pairs, bool):
         raise FlywheelError(f"judges.variant_pairs must be true or false, got {cfg.variant_pairs!r}")
+    if not isinstance(cfg.variant_derived, bool):
+        raise FlywheelError(f"judges.variant_derived must be true or false, got {cfg.variant_derived!r}")
     if cfg.judge_pairs_per_prompt < 1:
         raise FlywheelError(f"judges.judge_pairs_per_prompt must be >= 1, got {cfg.judge_pairs_per_prompt}")

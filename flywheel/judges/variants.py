@@ -10,6 +10,11 @@ for ``per_row`` new prompts: the same question followed by one or two instructio
 verifiers) is the new prompt's SFT answer, and (repaired, original) -- the original fails the new
 instructions -- is a verifier-decided preference pair (judge ``verifier_repair``, rewards with the judged
 sign). The words stay the generator's own; only the form follows the instruction.
+
+With ``derived`` on, the instructions are drawn from the content kinds too (use these words, this many sentences,
+at least N words, two responses): their parameters are read off the answer itself
+(:mod:`flywheel.judges.backtranslate`), so the answer follows them as it stands. Such a variant is an SFT row;
+it makes a pair only when repair had to change the answer for another instruction drawn with it.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flywheel.judges.backtranslate import DERIVABLE_KINDS, derive, join_two
 from flywheel.judges.gaps import judged_gap
 from flywheel.judges.repair import FIXABLE_KINDS, attempt_repair
-from flywheel.sdg.if_prompts import if_single_prompt, sample_instructions
+from flywheel.sdg.if_prompts import compatible, if_single_prompt, sample_instructions
+from flywheel.sdg.instructions import REGISTRY, make_instruction
+from flywheel.sdg.quality import is_refusal
 
 VARIANT_JUDGE = "verifier_repair"
 
@@ -48,6 +56,8 @@ def instruction_variants(
     seed: int,
     min_judged_gap: float,
     max_instructions: int = 2,
+    derived: bool = False,
+    seconds: Mapping[Any, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Counter[str]]:
     """SFT rows and preference pairs for instruction variants of plain prompts (see the module docstring).
 
@@ -58,9 +68,13 @@ def instruction_variants(
         per_row: variants tried per eligible row.
         seed: the instructions drawn for a row depend on ``seed`` and its ``prompt_id`` only.
         min_judged_gap: see :func:`flywheel.judges.gaps.judged_gap`.
+        max_instructions: most instructions per variant (1 to this many, drawn per variant).
+        derived: draw from the kinds read off the answer too (see the module docstring).
+        seconds: ``prompt_id`` -> another answer to the same prompt, for ``two_responses`` (``derived`` only).
 
     Returns:
-        ``(sft, pairs, counts)``: counts of ``rows`` (eligible), ``variants`` kept, ``already_passes`` and
+        ``(sft, pairs, counts)``: counts of ``rows`` (eligible), ``variants`` kept (SFT rows), ``already_passes``
+        (the answer followed the instructions as it stood: no pair; without ``derived``, no row either) and
         ``failed/<reason>`` (repair could not satisfy the drawn instructions).
     """
     sft: list[dict[str, Any]] = []
@@ -72,17 +86,26 @@ def instruction_variants(
             continue
         counts["rows"] += 1
         question, answer = row["messages"][0]["content"], row["messages"][1]["content"]
+        second = (seconds or {}).get(row["prompt_id"])
         rng = random.Random(f"variants:{seed}:{row['prompt_id']}")  # str seeds are stable across processes
         for j in range(per_row):
-            instructions = sample_instructions(rng, rng.randint(1, max_instructions), FIXABLE_KINDS)
-            new_meta = {"instructions": instructions}
-            text, reason = attempt_repair(answer, new_meta)
+            n = rng.randint(1, max_instructions)
+            if derived:
+                instructions = draw_instructions(rng, n, answer, second)
+            else:
+                instructions = sample_instructions(rng, n, FIXABLE_KINDS)
+            base = answer
+            if any(ins["kind"] == "two_responses" for ins in instructions):
+                base = join_two(answer, second or "") or answer
+            text, reason = attempt_repair(base, {"instructions": instructions})
             if text is None:
                 counts[f"failed/{reason}"] += 1
                 continue
-            if text.strip() == answer.strip():
+            unchanged = text.strip() == answer.strip()
+            if unchanged:
                 counts["already_passes"] += 1
-                continue
+                if not derived:
+                    continue
             prompt = [{"role": "user", "content": if_single_prompt(question, instructions)}]
             prompt_id = f"{row['prompt_id']}#variant-{j}"
             reward = float(row["reward"]) if isinstance(row.get("reward"), (int, float)) else 0.0
@@ -95,6 +118,9 @@ def instruction_variants(
                     "prompt_id": prompt_id,
                 }
             )
+            counts["variants"] += 1
+            if unchanged:
+                continue
             pairs.append(
                 {
                     "prompt": prompt,
@@ -106,5 +132,55 @@ def instruction_variants(
                     "prompt_id": prompt_id,
                 }
             )
-            counts["variants"] += 1
     return sft, pairs, counts
+
+
+def draw_instructions(rng: random.Random, n: int, answer: str, second: str | None) -> list[dict[str, Any]]:
+    """Up to ``n`` compatible instructions for ``answer``: repairable kinds with drawn parameters, content kinds
+    with parameters read off ``answer`` (``two_responses`` only when a ``second`` answer exists)."""
+    pool = sorted(set(FIXABLE_KINDS) | set(DERIVABLE_KINDS))
+    rng.shuffle(pool)
+    chosen: list[dict[str, Any]] = []
+    for kind in pool:
+        if len(chosen) >= n:
+            break
+        if not all(compatible(kind, c["kind"]) for c in chosen):
+            continue
+        if kind == "two_responses":
+            params: dict[str, Any] | None = {} if second and join_two(answer, second) else None
+        elif kind in FIXABLE_KINDS:
+            params = REGISTRY[kind].sample(rng)
+        else:
+            params = derive(kind, answer, rng)
+        if params is not None:
+            chosen.append(make_instruction(kind, params))
+    return chosen
+
+
+def second_answers(
+    scored: Iterable[Mapping[str, Any]], sft: Iterable[Mapping[str, Any]], max_drop: float = 0.5
+) -> dict[Any, str]:
+    """``prompt_id`` -> the highest-reward other answer to the same single-turn prompt as a chosen SFT row, for
+    ``two_responses`` variants: a different text, not a refusal, its reward at most ``max_drop`` below the
+    chosen row's."""
+    chosen = {
+        r.get("prompt_id"): (r["messages"][-1]["content"].strip(), r.get("reward"))
+        for r in sft
+        if isinstance(r.get("messages"), list) and len(r["messages"]) == 2
+    }
+    best: dict[Any, tuple[float, str]] = {}
+    for r in scored:
+        pid, msgs, reward = r.get("prompt_id"), r.get("messages"), r.get("reward")
+        if pid not in chosen or not isinstance(msgs, list) or len(msgs) != 2:
+            continue
+        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+            continue
+        text = msgs[-1].get("content") if isinstance(msgs[-1], Mapping) else None
+        top_text, top_reward = chosen[pid]
+        if not isinstance(text, str) or not text.strip() or text.strip() == top_text or is_refusal(text):
+            continue
+        if isinstance(top_reward, (int, float)) and float(reward) < float(top_reward) - max_drop:
+            continue
+        if pid not in best or float(reward) > best[pid][0]:
+            best[pid] = (float(reward), text.strip())
+    return {pid: text for pid, (_, text) in best.items()}

@@ -36,7 +36,7 @@ from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gaps
 from flywheel.judges.select import select_preferences
 from flywheel.judges.sft_select import select_dialogues, select_sft_rows
-from flywheel.judges.variants import instruction_variants
+from flywheel.judges.variants import instruction_variants, second_answers
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 from flywheel.store import round_dir
 
@@ -169,7 +169,15 @@ def run(ctx: Context) -> dict:
         variant_counts: dict[str, int] = {}
         if jc.if_variants > 0:
             metas = {r.get("prompt_id"): r.get("meta") for r in scored}
-            vsft, vpairs, counts = instruction_variants(sft, metas, jc.if_variants, jc.seed, jc.min_judged_gap)
+            vsft, vpairs, counts = instruction_variants(
+                sft,
+                metas,
+                jc.if_variants,
+                jc.seed,
+                jc.min_judged_gap,
+                derived=jc.variant_derived,
+                seconds=second_answers(scored, sft) if jc.variant_derived else None,
+            )
             sft, pairs = sft + vsft, pairs + (vpairs if jc.variant_pairs else [])
             variant_counts = {f"variants/{k}": v for k, v in sorted(counts.items())}
         if not pairs:  # DPO and RPO would fail after SFT, an hour later: stop here, saying why

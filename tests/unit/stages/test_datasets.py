@@ -229,3 +229,13 @@ def test_no_surviving_pair_stops_at_datasets_naming_why(tmp_path):
     with pytest.raises(FlywheelError, match=r"round 1 datasets: no preference pair survived selection from 2"):
         datasets.run(ctx)
     assert ctx.store.manifest(1, "datasets") is None
+
+
+def test_derived_variants_add_rows_and_change_the_fingerprint(tmp_path):
+    plain = datasets.run(_context(tmp_path / "a", "judges.if_variants=4", "judges.variant_pairs=false"))
+    ctx = _context(tmp_path / "b", "judges.if_variants=4", "judges.variant_pairs=false", "judges.variant_derived=true")
+    man = datasets.run(ctx)
+    assert man["fingerprint"] != plain["fingerprint"]
+    general = [r for r in read_output(ctx, man, "sft_general") if r["kind"] == "if_variant"]
+    assert len(general) == man["metrics"]["variants/variants"] >= plain["metrics"]["variants/variants"]
+    assert {r["prompt_id"].split("#")[0] for r in general} == {"p4"}
