@@ -16,7 +16,9 @@ from flywheel.errors import FlywheelError
 
 log = logging.getLogger(__name__)
 
-_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1"}
+# RAY_TRAIN_ENABLE_PRINT_PATCH=0: Ray Train (which propagates the variable to its workers) would otherwise turn a
+# worker's print into a log record on stderr as well as the line on stdout, so every worker line arrives twice.
+_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "1", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
 
 
 def ensure_ray(address: str = "local", num_cpus: int | None = None) -> None:

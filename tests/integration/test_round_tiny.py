@@ -228,4 +228,7 @@ def test_the_console_shows_progress_not_library_noise_and_names_its_log(resumed_
             assert noise not in text, [ln for ln in lines if noise in ln][:3]
         progress = [ln.strip() for ln in lines if " step " in ln and "tok/s" in ln]
         assert progress and len(progress) == len(set(progress))  # each worker line once
-    assert "RayTrainWorker" in open(path).read()  # the workers' own lines are in the log file
+    logged = open(path).read()
+    assert "RayTrainWorker" in logged  # the workers' own lines are in the log file ...
+    worker_progress = [ln for ln in logged.splitlines() if "flywheel-progress" in ln]
+    assert worker_progress and len(worker_progress) == len(set(worker_progress))  # ... each of them once
