@@ -28,6 +28,7 @@ from flywheel.sdg.instructions import (
     FORBIDDEN_POOL,
     KEYWORD_POOL,
     RARE_LETTERS,
+    capital_words,
     sentences,
     verify_all,
     words,
@@ -107,7 +108,7 @@ def _length_min_words(answer: str, rng: random.Random) -> Params | None:
 
 
 def _capital_words_frequency(answer: str, rng: random.Random) -> Params | None:
-    c = sum(1 for w in words(answer) if len(w) >= 2 and w.isupper())
+    c = capital_words(answer)
     if c >= 2 and rng.random() < 0.5:
         return {"relation": "at least", "n": rng.randint(2, min(10, c))}
     return {"relation": "less than", "n": rng.randint(max(2, c + 1), max(2, c + 1) + 3)}

@@ -137,7 +137,8 @@ def _two_responses_ok(text: str) -> bool:
     return len(parts) == 2 and all(parts) and parts[0] != parts[1]
 
 
-def _capital_words(text: str) -> int:
+def capital_words(text: str) -> int:
+    """Words of two or more letters written entirely in capitals."""
     return sum(1 for w in words(text) if len(w) >= 2 and w.isupper())
 
 
@@ -248,7 +249,7 @@ _SPECS: tuple[InstructionSpec, ...] = (
         "capital_words_frequency",
         lambda r: _rel(r, 2, 10),
         lambda p: f"Use {p['relation']} {p['n']} words written entirely in capital letters (such as IMPORTANT).",
-        lambda t, p: compare(_capital_words(t), p["relation"], p["n"]),
+        lambda t, p: compare(capital_words(t), p["relation"], p["n"]),
     ),
     InstructionSpec(
         "json_format",
