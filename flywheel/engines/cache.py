@@ -66,7 +66,9 @@ class EngineCache:
         return self._pool("chat", model_dir, self.engine.num_actors)
 
     def reward(self, model_dir: str):
-        return self._pool("reward", model_dir, 1)
+        # as many scorers as chat engines: scoring is split into independent batches, and one actor on
+        # ``cpus_per_actor`` cores would leave the rest of the machine idle through the judge stage
+        return self._pool("reward", model_dir, self.engine.num_actors)
 
     def release(self, kind: str | None = None) -> None:
         for k in [kind] if kind else list(self.pools):

@@ -135,7 +135,7 @@ def score_fn(model_dir: str, scorer: str, engine_cfg: Any, ray_cfg: Any, seed: i
         return HFRewardScorer(model_dir, batch_size=max(1, min(engine_cfg.batch_size, 16))).score, lambda: None
     from flywheel.engines.reward_scoring import vllm_scorer
 
-    return vllm_scorer(model_dir, engine_cfg, ray_cfg, seed)
+    return vllm_scorer(model_dir, engine_cfg, ray_cfg, seed, num_actors=engine_cfg.num_actors)
 
 
 def evaluate_models(

@@ -6,11 +6,12 @@ text``) into items, counting what it had to skip. ``flywheel.stages.prompts.synt
 sending each step's requests (from every pipeline that is ready) through one ``ask`` call so that independent
 pipelines share the engines' batches:
 
-    problems_closed_qa  math problems, Python problems, closed Q&A instructions
     topics              macro topics, merged with the user-supplied list
     subtopics           subtopics of every topic
     questions_writing   open questions per topic/subtopic, writing tasks per (document type, topic)
-    refine              "more detailed and specific" rewrites of questions and writing tasks
+    refine              "more detailed and specific" rewrites of questions and writing tasks, sent together
+                        with the math problems, Python problems and closed Q&A instructions (they depend on
+                        nothing before; ``problems_closed_qa``, a wave of their own, when no topical pipeline runs)
     answers             assistant turns: multi-turn IF first turns, IF revision bases, two-turn first turns
     followups           the user's next question in two-turn prompts
 
@@ -106,7 +107,7 @@ def collect_single(
     return out
 
 
-# -- wave 1: keyword problems and closed Q&A ---------------------------------------------------------
+# -- keyword problems and closed Q&A (sent with the last topical wave) ---------------------------------------
 def problem_requests(kind: str, keywords: Sequence[str], per_keyword: int) -> list[Request]:
     """One request per (keyword, repetition); the difficulty level rotates so one keyword yields varied tasks."""
     levels, build = (
