@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from flywheel.config import builtin_or_path
     from flywheel.hardware import cpu_has_bf16
-    from flywheel.store import read_jsonl
+    from flywheel.readers import read_jsonl
     from flywheel.train.config import StageConfig
     from flywheel.train.data import sft_examples
-    from flywheel.train.loop import TorchEngine, build_optimizer, train_stage
+    from flywheel.train.engine import TorchEngine, build_optimizer
+    from flywheel.train.loop import train_stage
 
     torch.set_num_threads(args.threads)
     model_dir = os.path.expanduser(args.model)

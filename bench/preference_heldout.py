@@ -93,8 +93,8 @@ def main() -> None:
     from flywheel.config import builtin_or_path, load_config
     from flywheel.engines.pool import ensure_ray
     from flywheel.engines.ray_train import run_training
+    from flywheel.readers import read_jsonl
     from flywheel.reward.pairs import helpsteer_pairs
-    from flywheel.store import read_jsonl
     from flywheel.train.data import pair_examples
     from flywheel.train.job import TrainJob
 

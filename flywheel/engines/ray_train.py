@@ -31,8 +31,8 @@ from flywheel.hardware import use_autocast
 from flywheel.reward.job import REWARD_KIND, reward_fingerprint, run_reward_job
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
+from flywheel.train.engine import build_optimizer, build_scheduler
 from flywheel.train.job import Runtime, TrainJob, auto_model_class, job_fingerprint, run_job
-from flywheel.train.loop import build_optimizer, build_scheduler
 
 __all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime", "init_deepspeed"]
 

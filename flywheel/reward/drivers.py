@@ -19,8 +19,9 @@ from typing import Any
 
 from flywheel.config import expand
 from flywheel.errors import FlywheelError
+from flywheel.readers import read_jsonl
 from flywheel.reward.config import RewardConfig
-from flywheel.store import fingerprint, read_jsonl
+from flywheel.store import fingerprint
 
 log = logging.getLogger("flywheel")
 

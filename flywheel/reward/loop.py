@@ -3,7 +3,7 @@
 Nemotron-4 340B (NVIDIA, 2024, sec. 3.1) trains its reward model as a linear head over the last-token
 hidden state predicting the five HelpSteer2 attributes; attributes a row lacks carry no loss
 (:func:`flywheel.reward.losses.masked_mse`). The engine is anything :mod:`flywheel.train.loop` accepts
-(a DeepSpeed engine or :class:`flywheel.train.loop.TorchEngine`) wrapping a sequence-classification model.
+(a DeepSpeed engine or :class:`flywheel.train.engine.TorchEngine`) wrapping a sequence-classification model.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ from typing import Any
 from flywheel import __version__
 from flywheel.config import Config, builtin_or_path, expand, to_dict
 from flywheel.errors import FlywheelError
+from flywheel.readers import read_rows
 from flywheel.sdg.formats import FORMATS, detect, to_prompt
-from flywheel.store import Store, fingerprint, read_rows
+from flywheel.store import Store, fingerprint
 
 log = logging.getLogger("flywheel")
 

@@ -20,6 +20,7 @@ from itertools import islice
 
 from flywheel.config import builtin_or_path
 from flywheel.errors import FlywheelError
+from flywheel.readers import read_jsonl
 from flywheel.sdg import templates
 from flywheel.sdg.config import SDGConfig, with_defaults
 from flywheel.sdg.pipelines import (
@@ -46,7 +47,7 @@ from flywheel.sdg.rows import make_prompt_row, split_for
 from flywheel.stages.asker import StepAsker, sampling_hash
 from flywheel.stages.common import Context, lineage, read_prompt_file, run_once, section, write_parts
 from flywheel.stages.roles import engines, generator, model_dir
-from flywheel.store import fingerprint, read_jsonl
+from flywheel.store import fingerprint
 
 log = logging.getLogger("flywheel")
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 
 from flywheel.errors import FlywheelError
-from flywheel.store import read_rows
+from flywheel.readers import read_rows
 from flywheel.train.losses import IGNORE_INDEX
 
 if TYPE_CHECKING:

@@ -27,7 +27,8 @@ from flywheel.store import fingerprint
 from flywheel.train import data as tdata
 from flywheel.train import export, reference
 from flywheel.train.config import StageConfig, validate_stage
-from flywheel.train.loop import ModelEngine, TorchEngine, build_optimizer, build_scheduler, plan, train_stage
+from flywheel.train.engine import ModelEngine, TorchEngine, build_optimizer, build_scheduler
+from flywheel.train.loop import plan, train_stage
 from flywheel.train.lora import apply_lora, merged
 
 if TYPE_CHECKING:

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from flywheel.errors import FlywheelError
-from flywheel.store import Store, fingerprint, read_jsonl
+from flywheel.readers import read_jsonl
+from flywheel.store import Store, fingerprint
 
 
 def test_fingerprint_is_stable_and_order_insensitive_for_dicts():

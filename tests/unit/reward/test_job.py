@@ -11,8 +11,8 @@ import torch
 from flywheel.reward.data import RewardExample, collate_reward
 from flywheel.reward.loop import freeze_lower_layers, reward_step
 from flywheel.train.config import StageConfig
+from flywheel.train.engine import TorchEngine
 from flywheel.train.job import LocalRuntime
-from flywheel.train.loop import TorchEngine
 
 
 class _Out:

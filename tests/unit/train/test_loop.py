@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from flywheel.train import data as tdata
-from flywheel.train import export, loop, reference
+from flywheel.train import engine, export, loop, reference
 from flywheel.train.config import StageConfig
 from flywheel.train.job import LocalRuntime, TrainJob, run_job
 
@@ -53,14 +53,14 @@ def _model(path):
 
 
 def test_lr_schedules_by_hand():
-    f = loop.lr_lambda(total_steps=10, warmup_steps=2, schedule="cosine")
+    f = engine.lr_lambda(total_steps=10, warmup_steps=2, schedule="cosine")
     # warmup: (step + 1) / 2 ; then 0.5 (1 + cos(pi * (step - 2) / 8))
     assert [f(0), f(1), f(2)] == pytest.approx([0.5, 1.0, 1.0])
     assert f(6) == pytest.approx(0.5)  # cos(pi / 2) = 0
     assert f(10) == pytest.approx(0.0)
-    g = loop.lr_lambda(10, 0, "linear")
+    g = engine.lr_lambda(10, 0, "linear")
     assert [g(0), g(5), g(10)] == pytest.approx([1.0, 0.5, 0.0])
-    assert loop.lr_lambda(10, 0, "constant")(7) == 1.0
+    assert engine.lr_lambda(10, 0, "constant")(7) == 1.0
 
 
 def test_plan_counts_steps():
@@ -78,7 +78,7 @@ def test_grad_accum_matches_the_big_batch(tok, tiny_policy_dir):
     for ga, batches in ((1, [ex]), (2, [ex[:1], ex[1:]])):
         model = _model(tiny_policy_dir)
         opt = torch.optim.SGD(model.parameters(), lr=1.0)  # linear in the gradient: Adam's sign-like step hides sums
-        eng = loop.TorchEngine(model, opt, None, grad_accum=ga, max_grad_norm=0.0)
+        eng = engine.TorchEngine(model, opt, None, grad_accum=ga, max_grad_norm=0.0)
         for b in batches:
             res = loop.sft_step(eng, tdata.collate_sft(b, tok.pad_token_id), st)
             eng.backward(res.loss)
