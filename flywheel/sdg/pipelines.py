@@ -6,12 +6,11 @@ text``) into items, counting what it had to skip. ``flywheel.stages.prompts.synt
 sending each step's requests (from every pipeline that is ready) through one ``ask`` call so that independent
 pipelines share the engines' batches:
 
+    problems_closed_qa  math problems, Python problems, closed Q&A instructions
     topics              macro topics, merged with the user-supplied list
     subtopics           subtopics of every topic
     questions_writing   open questions per topic/subtopic, writing tasks per (document type, topic)
-    refine              "more detailed and specific" rewrites of questions and writing tasks, sent together
-                        with the math problems, Python problems and closed Q&A instructions (they depend on
-                        nothing before; ``problems_closed_qa``, a wave of their own, when no topical pipeline runs)
+    refine              "more detailed and specific" rewrites of questions and writing tasks
     answers             assistant turns: multi-turn IF first turns, IF revision bases, two-turn first turns
     followups           the user's next question in two-turn prompts
 
@@ -107,7 +106,7 @@ def collect_single(
     return out
 
 
-# -- keyword problems and closed Q&A (sent with the last topical wave) ---------------------------------------
+# -- wave 1: keyword problems and closed Q&A ---------------------------------------------------------
 def problem_requests(kind: str, keywords: Sequence[str], per_keyword: int) -> list[Request]:
     """One request per (keyword, repetition); the difficulty level rotates so one keyword yields varied tasks."""
     levels, build = (

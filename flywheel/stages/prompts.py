@@ -52,18 +52,10 @@ from flywheel.store import fingerprint
 log = logging.getLogger("flywheel")
 
 
-def topical_items(
-    ask: Ask, sdg: SDGConfig, skipped: Counter, side: list | None = None
-) -> tuple[list[Item], dict[str, str]]:
+def topical_items(ask: Ask, sdg: SDGConfig, skipped: Counter) -> list[Item]:
     """Open Q&A and writing: macro topics (merged with the user's) -> subtopics -> questions / writing tasks
-    (-> refinement). ``sdg`` must carry its defaults (``with_defaults``).
-
-    ``side`` requests depend on none of these steps; they ride along with the chain's last wave (one wave
-    fewer, and their long closed-Q&A prefills share the engines' batches with the refinement's decodes).
-    Returns (items, replies to ``side``).
-    """
+    (-> refinement). ``sdg`` must carry its defaults (``with_defaults``)."""
     on = set(sdg.pipelines)
-    side = side or []
     replies = ask("topics", [("macro", templates.macro_topics_prompt(len(sdg.topics)), "prompt")])
     topics = merge_topics(sdg.topics, collect_list(replies, ["macro"], len(sdg.topics), skipped, "macro_topics")[0])
     sub_reqs = [(f"sub/{i}", templates.subtopics_prompt(t, sdg.n_subtopics), "prompt") for i, t in enumerate(topics)]
@@ -84,9 +76,7 @@ def topical_items(
         (f"w/{i}", templates.writing_tasks_prompt(d, t, sdg.writing_per_type), "prompt")
         for i, (d, t) in enumerate(pairs)
     ]
-    refine = sdg.refine and bool(q_reqs or w_reqs)
-    replies = ask("questions_writing", q_reqs + w_reqs + ([] if refine else side))
-    side_replies = {k: replies[k] for k, _, _ in side if k in replies}
+    replies = ask("questions_writing", q_reqs + w_reqs)
     drafts: list[Item] = []
     lists = collect_list(
         replies,
@@ -104,11 +94,9 @@ def topical_items(
     )
     for (doc_type, topic), ws in zip(pairs, lists):
         drafts += [Item("writing", w, {"doc_type": doc_type, "topic": topic}, "writing_tasks_prompt") for w in ws]
-    if refine:
-        replies = ask("refine", refine_requests(drafts) + side)
-        side_replies = {k: replies[k] for k, _, _ in side if k in replies}
-        drafts = collect_refined(drafts, replies, skipped) if drafts else drafts
-    return drafts, side_replies
+    if sdg.refine and drafts:
+        drafts = collect_refined(drafts, ask("refine", refine_requests(drafts)), skipped)
+    return drafts
 
 
 def synthesize(ask: Ask, sdg: SDGConfig, documents: list[str], file_firsts: list[str]) -> tuple[list[dict], Counter]:
@@ -136,15 +124,12 @@ def synthesize(ask: Ask, sdg: SDGConfig, documents: list[str], file_firsts: list
         if "closed_qa" in on
         else []
     )
-    side = reqs["math"] + reqs["code"] + reqs["closed_qa"]
-    if on & {"open_qa", "writing"}:
-        topical, replies = topical_items(ask, sdg, skipped, side)
-    else:
-        topical, replies = [], ask("problems_closed_qa", side)
+    replies = ask("problems_closed_qa", reqs["math"] + reqs["code"] + reqs["closed_qa"])
     items = collect_problems("math", reqs["math"], sdg.math_keywords, replies, skipped)
     items += collect_problems("code", reqs["code"], sdg.code_keywords, replies, skipped)
     items += collect_closed_qa(reqs["closed_qa"], documents, sdg.closed_qa_max_doc_chars, replies, skipped)
-    items += topical
+    if on & {"open_qa", "writing"}:
+        items += topical_items(ask, sdg, skipped)
     plans = plan_if(items, sdg, rng, skipped, shapes=[s for s in ("if_single", "if_multi", "if_revision") if s in on])
     firsts = two_turn_firsts(file_firsts, items, sdg.two_turn_count, rng) if "two_turn" in on else []
     answers = ask("answers", if_answer_requests(plans) + two_turn_answer_requests(firsts))

@@ -23,11 +23,10 @@ class FakeAsk:
     """Replies by request key from a script; unknown keys get no reply (as if the engine dropped them)."""
 
     def __init__(self, script: dict[str, str]):
-        self.script, self.steps, self.requests, self.keys = script, [], {}, {}
+        self.script, self.steps, self.requests = script, [], {}
 
     def __call__(self, step, requests):
         self.steps.append(step)
-        self.keys[step] = [k for k, _, _ in requests]
         for key, messages, sampling in requests:
             self.requests[key] = (messages, sampling)
         return {k: self.script[k] for k, _, _ in requests if k in self.script}
@@ -70,6 +69,7 @@ def test_synthesize_runs_every_pipeline_in_waves_and_counts_skips():
     ask = FakeAsk(SCRIPT)
     rows, skipped = synthesize(ask, small_sdg(), [DOC], ["What is a good first programming language?"])
     assert ask.steps == [
+        "problems_closed_qa",
         "topics",
         "subtopics",
         "questions_writing",
@@ -131,33 +131,6 @@ def test_synthesize_only_runs_enabled_pipelines():
     rows, _ = synthesize(ask, small_sdg(pipelines=["math"]), [DOC], ["What is a good first language?"])
     assert [r["kind"] for r in rows] == ["math"]
     assert "topics" not in ask.steps and all(not k.startswith(("closed_qa", "code", "two_turn")) for k in ask.requests)
-
-
-def side_keys(keys):
-    return sorted(k for k in keys if k.startswith(("math/", "code/", "closed_qa/")))
-
-
-def test_problems_and_closed_qa_ride_with_the_last_topical_wave():
-    everything = ["math/0/0", "code/0/0", "closed_qa/0/0"]
-    ask = FakeAsk(SCRIPT)
-    rows, _ = synthesize(ask, small_sdg(), [DOC], [])
-    assert side_keys(ask.keys["refine"]) == sorted(everything)
-    assert side_keys(ask.keys["questions_writing"]) == []
-    assert [r["kind"] for r in rows[:2]] == ["math", "closed_qa"]  # their rows still come first
-    # no refinement: they go with the questions wave, which is then the last one
-    ask = FakeAsk(SCRIPT)
-    rows, _ = synthesize(ask, small_sdg(refine=False), [DOC], [])
-    assert "refine" not in ask.steps and side_keys(ask.keys["questions_writing"]) == sorted(everything)
-    assert [r["kind"] for r in rows[:2]] == ["math", "closed_qa"]
-    # no topical pipeline: a wave of their own
-    ask = FakeAsk(SCRIPT)
-    synthesize(ask, small_sdg(pipelines=["math", "code", "closed_qa"]), [DOC], [])
-    assert ask.steps[0] == "problems_closed_qa" and "topics" not in ask.steps
-    # every draft unparsed: the refine wave still asks them
-    ask = FakeAsk({k: v for k, v in SCRIPT.items() if not k.startswith(("q/", "w/"))})
-    rows, _ = synthesize(ask, small_sdg(), [DOC], [])
-    assert ask.keys["refine"] == everything
-    assert [r["kind"] for r in rows if r["kind"] != "two_turn"] == ["math", "closed_qa"]
 
 
 def test_instruction_following_shapes():
