@@ -44,6 +44,8 @@ class JudgeConfig:
         variant_derived: variants may also carry content instructions (use these words, this many sentences,
             at least N words, two responses) whose parameters are read off the answer itself
             (``flywheel.judges.backtranslate``), not only the form instructions repair can satisfy.
+        variant_focus: draw the variants' instruction kinds in proportion to how often the generator failed
+            each on the round's own instruction-following prompts (``kind_failure_weights``), not uniformly.
         seed: seed of the random choices in selection.
     """
 
@@ -63,6 +65,7 @@ class JudgeConfig:
     if_variants: int = 0
     variant_pairs: bool = True
     variant_derived: bool = False
+    variant_focus: bool = False
     seed: int = 0
 
     def validate(self) -> None:
@@ -101,5 +104,7 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.variant_pairs must be true or false, got {cfg.variant_pairs!r}")
     if not isinstance(cfg.variant_derived, bool):
         raise FlywheelError(f"judges.variant_derived must be true or false, got {cfg.variant_derived!r}")
+    if not isinstance(cfg.variant_focus, bool):
+        raise FlywheelError(f"judges.variant_focus must be true or false, got {cfg.variant_focus!r}")
     if cfg.judge_pairs_per_prompt < 1:
         raise FlywheelError(f"judges.judge_pairs_per_prompt must be >= 1, got {cfg.judge_pairs_per_prompt}")

@@ -11,6 +11,10 @@ verifiers) is the new prompt's SFT answer, and (repaired, original) -- the origi
 instructions -- is a verifier-decided preference pair (judge ``verifier_repair``, rewards with the judged
 sign). The words stay the generator's own; only the form follows the instruction.
 
+With a ``focus`` (:func:`kind_failure_weights`), the repairable kinds are drawn in proportion to how often the
+generator failed each of them on the round's own instruction-following prompts, so the variants teach most what
+the generator still gets wrong; the held-out suites are never read.
+
 With ``derived`` on, the instructions are drawn from the content kinds too (use these words, this many sentences,
 at least N words, two responses): their parameters are read off the answer itself
 (:mod:`flywheel.judges.backtranslate`), so the answer follows them as it stands. Such a variant is an SFT row;
@@ -24,11 +28,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flywheel.errors import FlywheelError
 from flywheel.judges.backtranslate import DERIVABLE_KINDS, derive, join_two
 from flywheel.judges.gaps import judged_gap
 from flywheel.judges.repair import FIXABLE_KINDS, attempt_repair
 from flywheel.sdg.if_prompts import compatible, if_single_prompt, sample_instructions
-from flywheel.sdg.instructions import REGISTRY, make_instruction
+from flywheel.sdg.instructions import REGISTRY, make_instruction, verify_all
 from flywheel.sdg.quality import is_refusal
 
 VARIANT_JUDGE = "verifier_repair"
@@ -58,6 +63,7 @@ def instruction_variants(
     max_instructions: int = 2,
     derived: bool = False,
     seconds: Mapping[Any, str] | None = None,
+    focus: Mapping[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Counter[str]]:
     """SFT rows and preference pairs for instruction variants of plain prompts (see the module docstring).
 
@@ -71,11 +77,14 @@ def instruction_variants(
         max_instructions: most instructions per variant (1 to this many, drawn per variant).
         derived: draw from the kinds read off the answer too (see the module docstring).
         seconds: ``prompt_id`` -> another answer to the same prompt, for ``two_responses`` (``derived`` only).
+        focus: repairable kind -> drawing weight (:func:`kind_failure_weights`); None draws them uniformly.
+            Not used with ``derived``.
 
     Returns:
         ``(sft, pairs, counts)``: counts of ``rows`` (eligible), ``variants`` kept (SFT rows), ``already_passes``
         (the answer followed the instructions as it stood: no pair; without ``derived``, no row either) and
-        ``failed/<reason>`` (repair could not satisfy the drawn instructions).
+        ``failed/<reason>`` (repair could not satisfy the drawn instructions) and ``kind/<kind>`` (instructions
+        of each kind in the kept variants).
     """
     sft: list[dict[str, Any]] = []
     pairs: list[dict[str, Any]] = []
@@ -92,6 +101,8 @@ def instruction_variants(
             n = rng.randint(1, max_instructions)
             if derived:
                 instructions = draw_instructions(rng, n, answer, second)
+            elif focus:
+                instructions = weighted_instructions(rng, n, focus)
             else:
                 instructions = sample_instructions(rng, n, FIXABLE_KINDS)
             base = answer
@@ -119,6 +130,7 @@ def instruction_variants(
                 }
             )
             counts["variants"] += 1
+            counts.update(f"kind/{ins['kind']}" for ins in instructions)
             if unchanged:
                 continue
             pairs.append(
@@ -133,6 +145,46 @@ def instruction_variants(
                 }
             )
     return sft, pairs, counts
+
+
+def kind_failure_weights(scored: Iterable[Mapping[str, Any]], kinds: Iterable[str] = FIXABLE_KINDS) -> dict[str, float]:
+    """How often the generator failed each of ``kinds`` on the round's instruction-following prompts.
+
+    Every judged response whose prompt carries instructions is checked per instruction; a kind's weight is its
+    failure rate with one pass and one failure added, ``(fails + 1) / (tries + 2)``, so a kind never asked
+    weighs 0.5 and none weighs 0.
+    """
+    fails: Counter[str] = Counter()
+    tries: Counter[str] = Counter()
+    for row in scored:
+        meta, msgs = row.get("meta"), row.get("messages")
+        instructions = meta.get("instructions") if isinstance(meta, Mapping) else None
+        if not instructions or not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], Mapping):
+            continue
+        text = msgs[-1].get("content")
+        if not isinstance(text, str):
+            continue
+        try:
+            _, per_kind = verify_all(text, instructions)
+        except FlywheelError:  # a kind this version does not know: no evidence either way
+            continue
+        for kind, ok in per_kind.items():
+            tries[kind] += 1
+            fails[kind] += not ok
+    return {k: (fails[k] + 1) / (tries[k] + 2) for k in kinds}
+
+
+def weighted_instructions(rng: random.Random, n: int, weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Up to ``n`` compatible instructions, the kinds drawn without replacement with probability proportional
+    to ``weights`` (each kind keyed by ``u ** (1 / w)``, ``u`` uniform: Efraimidis and Spirakis, 2006)."""
+    keys = {k: rng.random() ** (1.0 / w) for k, w in sorted(weights.items()) if w > 0}
+    chosen: list[dict[str, Any]] = []
+    for kind in sorted(keys, key=keys.__getitem__, reverse=True):
+        if len(chosen) >= n:
+            break
+        if all(compatible(kind, c["kind"]) for c in chosen):
+            chosen.append(make_instruction(kind, REGISTRY[kind].sample(rng)))
+    return chosen
 
 
 def draw_instructions(rng: random.Random, n: int, answer: str, second: str | None) -> list[dict[str, Any]]:

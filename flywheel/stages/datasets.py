@@ -12,7 +12,8 @@ pairs get rewards whose gap has the judged sign, at least ``judges.min_judged_ga
 
 With ``judges.if_variants`` > 0, each chosen response to a plain prompt also yields instruction variants
 (``flywheel.judges.variants``): SFT rows of kind ``if_variant`` and, with ``judges.variant_pairs``,
-``verifier_repair`` pairs (``variants/*`` counts).
+``verifier_repair`` pairs (``variants/*`` counts); with ``judges.variant_focus``, their kinds are drawn by how
+often the generator failed each on the round's own instruction-following prompts (``variants/focus/<kind>``).
 
 Metrics: the ``sft/*`` and ``pairs/*`` counts of ``SelectionStats.as_dict`` (``pairs/rpo_sign_adjusted``,
 ``pairs/repaired``, ``pairs/repair_failed/<reason>``, ``sft/repaired``, ``sft/repair_failed/<reason>`` among
@@ -36,7 +37,7 @@ from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gaps
 from flywheel.judges.select import select_preferences
 from flywheel.judges.sft_select import select_dialogues, select_sft_rows
-from flywheel.judges.variants import instruction_variants, second_answers
+from flywheel.judges.variants import instruction_variants, kind_failure_weights, second_answers
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
 from flywheel.store import round_dir
 
@@ -169,6 +170,7 @@ def run(ctx: Context) -> dict:
         variant_counts: dict[str, int] = {}
         if jc.if_variants > 0:
             metas = {r.get("prompt_id"): r.get("meta") for r in scored}
+            focus = kind_failure_weights(scored) if jc.variant_focus and not jc.variant_derived else None
             vsft, vpairs, counts = instruction_variants(
                 sft,
                 metas,
@@ -177,9 +179,11 @@ def run(ctx: Context) -> dict:
                 jc.min_judged_gap,
                 derived=jc.variant_derived,
                 seconds=second_answers(scored, sft) if jc.variant_derived else None,
+                focus=focus,
             )
             sft, pairs = sft + vsft, pairs + (vpairs if jc.variant_pairs else [])
             variant_counts = {f"variants/{k}": v for k, v in sorted(counts.items())}
+            variant_counts.update({f"variants/focus/{k}": round(w, 3) for k, w in sorted((focus or {}).items())})
         if not pairs:  # DPO and RPO would fail after SFT, an hour later: stop here, saying why
             why = ", ".join(f"{k} {v}" for k, v in sorted(pair_stats.as_dict().items()) if v and "/" in k)
             raise FlywheelError(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from flywheel.judges.variants import instruction_variants
+import random
+from collections import Counter
+
+from flywheel.judges.repair import FIXABLE_KINDS
+from flywheel.judges.variants import instruction_variants, kind_failure_weights, weighted_instructions
 from flywheel.judges.verifiers import verify
+from flywheel.sdg.instructions import make_instruction
 
 ANSWER = (
     "Saturn has the most known moons of any planet. Its rings are made of ice and rock. "
@@ -68,3 +73,51 @@ def test_rows_with_verifiers_code_or_turns_are_left_alone_and_seed_is_stable():
     one = instruction_variants([_row("x")], {}, 3, 0, 0.5)
     assert one == instruction_variants([_row("x")], {}, 3, 0, 0.5)
     assert one != instruction_variants([_row("x")], {}, 3, 1, 0.5)
+
+
+def _judged(text, *kinds_params):
+    instructions = [make_instruction(k, p) for k, p in kinds_params]
+    return {
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}],
+        "meta": {"instructions": instructions},
+    }
+
+
+def test_failure_weights_count_each_instruction_of_the_round_own_prompts():
+    scored = [
+        _judged("all in lower case, sorry", ("all_uppercase", {})),
+        _judged("Still, not shouting", ("all_uppercase", {}), ("no_commas", {})),
+        _judged("No commas here", ("no_commas", {})),
+        _row("plain"),  # no instructions: no evidence
+        {"messages": "broken", "meta": {"instructions": [{"kind": "all_uppercase", "params": {}}]}},
+        _judged("x", ("all_uppercase", {})) | {"meta": {"instructions": [{"kind": "no_such_kind", "params": {}}]}},
+    ]
+    w = kind_failure_weights(scored)
+    assert set(w) == set(FIXABLE_KINDS)
+    assert w["all_uppercase"] == (2 + 1) / (2 + 2)  # failed twice of two
+    assert w["no_commas"] == (1 + 1) / (2 + 2)  # failed once of two
+    assert w["title"] == 0.5  # never asked
+    assert all(0 < v < 1 for v in w.values())
+
+
+def test_weighted_draw_follows_the_weights_and_keeps_instructions_compatible():
+    rng = random.Random(3)
+    firsts = Counter(
+        weighted_instructions(rng, 1, {"all_uppercase": 9.0, "no_commas": 1.0, "title": 0.0})[0]["kind"]
+        for _ in range(2000)
+    )
+    assert firsts["title"] == 0 and 6 * firsts["no_commas"] < firsts["all_uppercase"]  # about 9:1
+    for _ in range(200):
+        kinds = [i["kind"] for i in weighted_instructions(rng, 2, {"all_uppercase": 1.0, "all_lowercase": 1.0})]
+        assert len(kinds) == 1  # the two cases contradict each other: never drawn together
+
+
+def test_focused_variants_teach_mostly_the_kinds_the_generator_fails():
+    rows = [_row(f"p{i}") for i in range(20)]
+    focus = {k: 0.05 for k in FIXABLE_KINDS} | {"all_uppercase": 0.95}
+    sft, _, counts = instruction_variants(rows, {}, per_row=4, seed=0, min_judged_gap=0.5, focus=focus)
+    _, _, uniform = instruction_variants(rows, {}, per_row=4, seed=0, min_judged_gap=0.5)
+    assert counts["kind/all_uppercase"] > 0.5 * counts["variants"] > 0
+    assert uniform["kind/all_uppercase"] < 0.25 * uniform["variants"]
+    upper = [s for s in sft if "whole response in capital letters only" in s["messages"][0]["content"]]
+    assert len(upper) == counts["kind/all_uppercase"] and all(s["messages"][1]["content"].isupper() for s in upper)
