@@ -239,3 +239,18 @@ def test_derived_variants_add_rows_and_change_the_fingerprint(tmp_path):
     general = [r for r in read_output(ctx, man, "sft_general") if r["kind"] == "if_variant"]
     assert len(general) == man["metrics"]["variants/variants"] >= plain["metrics"]["variants/variants"]
     assert {r["prompt_id"].split("#")[0] for r in general} == {"p4"}
+
+
+def test_focused_variants_weigh_the_kinds_the_generator_failed(tmp_path):
+    plain = datasets.run(_context(tmp_path / "a", "judges.if_variants=4", "judges.variant_pairs=false"))
+    ctx = _context(tmp_path / "b", "judges.if_variants=4", "judges.variant_pairs=false", "judges.variant_focus=true")
+    man = datasets.run(ctx)
+    assert man["fingerprint"] != plain["fingerprint"]
+    m = man["metrics"]
+    # the fixture's IF samples: all_lowercase failed 2 of 2, bullets 2 of 2; nothing else was asked
+    assert m["variants/focus/all_lowercase"] == m["variants/focus/bullets"] == 0.75
+    assert m["variants/focus/no_commas"] == 0.5
+    assert not [k for k in plain["metrics"] if k.startswith("variants/focus/")]
+    kinds = sum(v for k, v in m.items() if k.startswith("variants/kind/"))
+    general = [r for r in read_output(ctx, man, "sft_general") if r["kind"] == "if_variant"]
+    assert len(general) == m["variants/variants"] > 0 and kinds >= len(general)
