@@ -16,6 +16,8 @@ import functools
 import gc
 import importlib
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass, replace
@@ -288,6 +290,10 @@ def run_training(
         ),
     )
     t0 = time.perf_counter()
+    # Ray Train's fit() installs its own Ctrl-C handler (abort the training run) and leaves it installed after
+    # it returns, where it swallows every later Ctrl-C: the caller's handler is put back as soon as fit ends
+    on_main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if on_main else None
     try:
         result = trainer.fit()
     except Exception as err:
@@ -295,6 +301,9 @@ def run_training(
         if found is not None:
             raise FlywheelError(str(found)) from None
         raise
+    finally:
+        if on_main and before is not None:
+            signal.signal(signal.SIGINT, before)
     metrics: dict[str, dict] = result.return_value or {}  # type: ignore[attr-defined]
     in_jobs = sum(float(m.get("wall_seconds", 0.0)) for m in metrics.values())
     costs.add("train_start", time.perf_counter() - t0 - in_jobs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -73,8 +74,10 @@ def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local)
     cfg = TrainConfig(num_workers=2, zero_stage=3)
     log = str(tmp_path / "published.jsonl")
     t0 = time.perf_counter()
+    ctrl_c = signal.getsignal(signal.SIGINT)
     res = run_training(jobs, cfg, str(tmp_path / "ray"), Published(log))
     print(f"fit of 3 jobs: {time.perf_counter() - t0:.1f} s")
+    assert signal.getsignal(signal.SIGINT) is ctrl_c  # Ray Train's abort handler does not outlive the fit
     assert list(res) == ["sft", "dpo", "rpo_1"]
     assert [json.loads(x)["job"] for x in open(log)] == ["sft", "dpo", "rpo_1"]
     hist = res["sft"]["history"]
