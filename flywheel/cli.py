@@ -22,7 +22,7 @@ import os
 import sys
 
 from flywheel import console
-from flywheel.errors import FlywheelError
+from flywheel.errors import FlywheelError, Terminated
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -253,9 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     except FlywheelError as err:
         print(f"flywheel: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("flywheel: interrupted; finished stages are kept, re-run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        term = isinstance(err, Terminated) or Terminated.received
+        how = "terminated" if term else "interrupted"
+        print(f"flywheel: {how}; finished stages are kept, re-run the same command to resume", file=sys.stderr)
+        return 143 if term else 130
     return 2
 
 

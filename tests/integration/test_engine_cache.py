@@ -1,4 +1,5 @@
-"""Engine pools across stages: a reward pool finds room even when the chat pool fills the machine."""
+"""Engine pools across stages: a reward pool finds room even when the chat pool fills the machine; SIGTERM
+stops a driver waiting on its engines the way Ctrl-C does."""
 
 from __future__ import annotations
 
@@ -34,7 +35,55 @@ def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tin
             lambda i, r: scored.update({i: r}),
         )
         assert len(scored[0]["scores"][0]) == 5
+        assert len(reward.actors) == 2  # as many scorers as chat engines: no core idles through the judge stage
         assert list(cache.pools) == ["reward"]  # the chat pool was released to make room
     finally:
         cache.release()
         ray.shutdown()  # RAY_ADDRESS is put back by the conftest's module fixture
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_while_waiting_on_ray_stops_like_ctrl_c():
+    import os
+    import signal
+    import threading
+    import time
+
+    import ray
+
+    from flywheel.engines.pool import ensure_ray
+    from flywheel.errors import Terminated
+
+    if ray.is_initialized():
+        ray.shutdown()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        ensure_ray("local", num_cpus=1)
+
+        @ray.remote(num_cpus=1)
+        def nap(s: float) -> float:
+            time.sleep(s)
+            return s
+
+        ray.get(nap.remote(0))
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        t0 = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):  # Ray re-raises it as a plain KeyboardInterrupt
+            ray.wait([nap.remote(30)], num_returns=1)
+        assert time.perf_counter() - t0 < 15 and Terminated.received
+    finally:
+        Terminated.received = False
+        signal.signal(signal.SIGTERM, before)
+        ray.shutdown()
+
+
+def test_the_cli_says_terminated_and_exits_143(monkeypatch, capsys):
+    from flywheel import cli
+    from flywheel.errors import Terminated
+
+    def stopped(args):
+        raise Terminated()
+
+    monkeypatch.setattr(cli, "cmd_iterate", stopped)
+    assert cli.main(["iterate", "--rounds", "1", "--config", "configs/tiny.yaml"]) == 143
+    assert "flywheel: terminated; finished stages are kept" in capsys.readouterr().err

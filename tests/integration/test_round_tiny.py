@@ -1,7 +1,8 @@
 """Two tiny rounds through the real stack: Prefect + Ray + vLLM + DeepSpeed + MLflow, killed and resumed.
 
-One run (shared by the tests below, it takes minutes): ``flywheel iterate --rounds 2`` is started, SIGKILLed
-while round 2 trains, then started again with the same command. The run trains its reward model first (the
+One run (shared by the tests below, it takes minutes): ``flywheel iterate --rounds 2`` is started and stopped
+with Ctrl-C (SIGINT) once round 2 has begun, started again and SIGKILLed while round 2 trains, then started again
+with the same command. The run trains its reward model first (the
 run-level ``reward`` stage), and each round aligns a student of another architecture than the generator
 (``models.student: tiny``: a 3-layer Llama; the generator is a 2-layer Nemotron-style model). Promotion is forced (``eval.always_promote=true``)
 so round 2 must generate with round 1's candidate.
@@ -49,9 +50,28 @@ def _manifest(run_root: str, r: int, stage: str) -> dict | None:
 @pytest.fixture(scope="module")
 def resumed_run(tmp_path_factory):
     run_root = str(tmp_path_factory.mktemp("tiny") / "run")
+    # Ctrl-C once round 1 has trained in this process (Ray Train's own SIGINT handler must not outlive its fit)
+    said_log = os.path.join(os.path.dirname(run_root), "ctrl-c.log")
+    ctrl_c = subprocess.Popen(
+        _cmd(run_root),
+        cwd=ROOT,
+        stdout=open(said_log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
+    )
+    deadline = time.time() + 1500
+    while time.time() < deadline and ctrl_c.poll() is None and _manifest(run_root, 2, "prompts") is None:
+        time.sleep(0.5)
+    assert ctrl_c.poll() is None, f"run ended before round 2: {open(said_log).read()[-3000:]}"
+    ctrl_c.send_signal(signal.SIGINT)
+    ctrl_c.wait(timeout=120)
+    said = open(said_log).read()
+    assert ctrl_c.returncode == 130, said[-3000:]
+    assert "flywheel: interrupted; finished stages are kept" in said and "Traceback" not in said, said[-3000:]
+    assert _manifest(run_root, 1, "promote") is not None
     log = open(os.path.join(os.path.dirname(run_root), "first.log"), "w")
     proc = subprocess.Popen(_cmd(run_root), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 1500
     # kill as soon as round 2 is inside training: its SFT stage is published, DPO is not
     while time.time() < deadline and proc.poll() is None:
         if _manifest(run_root, 2, "sft") is not None and _manifest(run_root, 2, "dpo") is None:
@@ -66,7 +86,7 @@ def resumed_run(tmp_path_factory):
     res = subprocess.run(_cmd(run_root), cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = {"root": run_root, "before": before, "second_seconds": time.time() - t0, "out": res.stdout + res.stderr}
-    return {**out, "stderr": res.stderr, "first_log": log.name}
+    return {**out, "stderr": res.stderr, "first_log": said_log}  # the console of the run up to its Ctrl-C
 
 
 def _stages() -> list[str]:
