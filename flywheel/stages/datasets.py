@@ -167,7 +167,7 @@ def run(ctx: Context) -> dict:
             dialogues, dropped = select_dialogues(
                 read_output(ctx, jman, "dialogues_scored"), jc.dialogue_threshold, jc.dialogue_keep
             )
-        variant_counts: dict[str, int] = {}
+        variant_counts: dict[str, float] = {}
         if jc.if_variants > 0:
             metas = {r.get("prompt_id"): r.get("meta") for r in scored}
             focus = kind_failure_weights(scored) if jc.variant_focus and not jc.variant_derived else None
