@@ -89,6 +89,9 @@ class EngineConfig:
     max_model_len: int = 1024
     kv_cache_gb: float = 1.0
     enforce_eager: bool = True
+    # vLLM's automatic prefix caching of chat engines (shared templates, the k samples of one prompt); null = vLLM's
+    # default for the model and device (on for decoder chat models on x86 CPUs and on GPUs)
+    prefix_caching: bool | None = None
     batch_size: int = 64  # prompts per request to one actor
     max_retries: int = 2
     metrics: bool = False  # vLLM engine metrics (tokens, queue, KV cache) as Ray metrics, for dashboards/

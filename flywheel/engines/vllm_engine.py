@@ -38,6 +38,7 @@ class EngineSpec:
     seed: int = 0
     on_gpu: bool = False
     metrics: bool = False  # export vLLM's engine metrics (tokens, queue, KV cache) as Ray metrics
+    prefix_caching: bool | None = None  # chat engines only; None = vLLM's default for the model and device
 
 
 def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
@@ -52,6 +53,7 @@ def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
         seed=seed,
         on_gpu=engine.gpus_per_actor > 0,
         metrics=engine.metrics,
+        prefix_caching=engine.prefix_caching,
     )
 
 
@@ -62,7 +64,7 @@ def resolve_dtype(dtype: str, on_gpu: bool) -> str:
     return "bfloat16" if on_gpu or cpu_has_bf16() else "float32"
 
 
-def _llm_kwargs(spec: EngineSpec) -> dict[str, Any]:
+def _llm_kwargs(spec: EngineSpec, runner: str) -> dict[str, Any]:
     kw: dict[str, Any] = dict(
         model=spec.model,
         dtype=resolve_dtype(spec.dtype, spec.on_gpu),
@@ -75,6 +77,8 @@ def _llm_kwargs(spec: EngineSpec) -> dict[str, Any]:
         kw["kv_cache_memory_bytes"] = int(spec.kv_cache_gb * (1 << 30))
     if spec.metrics:
         kw["disable_log_stats"] = False
+    if runner == "generate" and spec.prefix_caching is not None:  # pooling models: vLLM decides (warns otherwise)
+        kw["enable_prefix_caching"] = spec.prefix_caching
     return kw
 
 
@@ -113,7 +117,7 @@ class ChatEngine:
         from vllm import LLM
 
         self.spec = spec
-        self.llm = LLM(runner="generate", **_llm_kwargs(spec))
+        self.llm = LLM(runner="generate", **_llm_kwargs(spec, "generate"))
         if spec.metrics:
             _ray_metrics(self.llm)
 
@@ -147,7 +151,7 @@ class RewardEngine:
         from vllm import LLM
 
         self.spec = spec
-        self.llm = LLM(runner="pooling", **_llm_kwargs(spec))
+        self.llm = LLM(runner="pooling", **_llm_kwargs(spec, "pooling"))
         if spec.metrics:
             _ray_metrics(self.llm)
         self.tokenizer = self.llm.get_tokenizer()

@@ -11,6 +11,10 @@ from flywheel.judges.attributes import ATTRIBUTES, DEFAULT_WEIGHTS
 from flywheel.judges.gaps import DEFAULT_MIN_JUDGED_GAP
 from flywheel.judges.select import POLICIES
 
+# the keys the judge stage reads (scoring, verifiers, the LLM judge); the rest shape selection in ``datasets`` only,
+# so changing them re-runs ``datasets`` but never re-scores the round
+SCORING_KEYS = ("weights", "use_verifiers", "llm_judge", "judge_model", "judge_pairs_per_prompt", "seed")
+
 
 @dataclass
 class JudgeConfig:

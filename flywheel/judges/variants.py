@@ -32,8 +32,8 @@ from flywheel.errors import FlywheelError
 from flywheel.judges.backtranslate import DERIVABLE_KINDS, derive, join_two
 from flywheel.judges.gaps import judged_gap
 from flywheel.judges.repair import FIXABLE_KINDS, attempt_repair
-from flywheel.sdg.if_prompts import compatible, if_single_prompt, sample_instructions
-from flywheel.sdg.instructions import REGISTRY, make_instruction, verify_all
+from flywheel.sdg.if_prompts import draw_compatible, if_single_prompt, sample_instructions
+from flywheel.sdg.instructions import REGISTRY, verify_all
 from flywheel.sdg.quality import is_refusal
 
 VARIANT_JUDGE = "verifier_repair"
@@ -178,13 +178,7 @@ def weighted_instructions(rng: random.Random, n: int, weights: Mapping[str, floa
     """Up to ``n`` compatible instructions, the kinds drawn without replacement with probability proportional
     to ``weights`` (each kind keyed by ``u ** (1 / w)``, ``u`` uniform: Efraimidis and Spirakis, 2006)."""
     keys = {k: rng.random() ** (1.0 / w) for k, w in sorted(weights.items()) if w > 0}
-    chosen: list[dict[str, Any]] = []
-    for kind in sorted(keys, key=keys.__getitem__, reverse=True):
-        if len(chosen) >= n:
-            break
-        if all(compatible(kind, c["kind"]) for c in chosen):
-            chosen.append(make_instruction(kind, REGISTRY[kind].sample(rng)))
-    return chosen
+    return draw_compatible(sorted(keys, key=keys.__getitem__, reverse=True), n, lambda k: REGISTRY[k].sample(rng))
 
 
 def draw_instructions(rng: random.Random, n: int, answer: str, second: str | None) -> list[dict[str, Any]]:
@@ -192,21 +186,15 @@ def draw_instructions(rng: random.Random, n: int, answer: str, second: str | Non
     with parameters read off ``answer`` (``two_responses`` only when a ``second`` answer exists)."""
     pool = sorted(set(FIXABLE_KINDS) | set(DERIVABLE_KINDS))
     rng.shuffle(pool)
-    chosen: list[dict[str, Any]] = []
-    for kind in pool:
-        if len(chosen) >= n:
-            break
-        if not all(compatible(kind, c["kind"]) for c in chosen):
-            continue
+
+    def params_for(kind: str) -> dict[str, Any] | None:
         if kind == "two_responses":
-            params: dict[str, Any] | None = {} if second and join_two(answer, second) else None
-        elif kind in FIXABLE_KINDS:
-            params = REGISTRY[kind].sample(rng)
-        else:
-            params = derive(kind, answer, rng)
-        if params is not None:
-            chosen.append(make_instruction(kind, params))
-    return chosen
+            return {} if second and join_two(answer, second) else None
+        if kind in FIXABLE_KINDS:
+            return REGISTRY[kind].sample(rng)
+        return derive(kind, answer, rng)
+
+    return draw_compatible(pool, n, params_for)
 
 
 def second_answers(

@@ -16,11 +16,11 @@ JSON with bullet points, ...), see ``CONFLICTS``.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
-from flywheel.sdg.instructions import REGISTRY, spec_for
+from flywheel.sdg.instructions import REGISTRY, make_instruction, spec_for
 
 Message = dict[str, str]
 Instruction = dict[str, Any]
@@ -89,14 +89,25 @@ def sample_instructions(rng: random.Random, n: int, kinds: Sequence[str] | None 
     for kind in pool:
         spec_for(kind)
     rng.shuffle(pool)
+    return draw_compatible(pool, n, lambda kind: REGISTRY[kind].sample(rng))
+
+
+def draw_compatible(
+    order: Iterable[str], n: int, params_for: Callable[[str], dict[str, Any] | None]
+) -> list[Instruction]:
+    """Up to ``n`` mutually compatible instructions, trying the kinds in ``order``.
+
+    ``params_for(kind)`` is asked only for a kind compatible with those already chosen (so a seeded draw spends
+    randomness on chosen kinds only); a None from it skips the kind.
+    """
     chosen: list[Instruction] = []
-    for kind in pool:
+    for kind in order:
         if len(chosen) >= n:
             break
         if all(compatible(kind, c["kind"]) for c in chosen):
-            spec = REGISTRY[kind]
-            params = spec.sample(rng)
-            chosen.append({"kind": kind, "params": params, "text": spec.describe(params)})
+            params = params_for(kind)
+            if params is not None:
+                chosen.append(make_instruction(kind, params))
     return chosen
 
 

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from flywheel.judges.attributes import ATTRIBUTES, aggregate
+from flywheel.judges.config import SCORING_KEYS
 from flywheel.judges.llm_select import judge_requests, pairwise_select
 from flywheel.judges.select import group_by_prompt
 from flywheel.judges.verifiers import verify
@@ -142,6 +143,7 @@ def run(ctx: Context) -> dict:
         return outputs, metrics
 
     dfp = dman["fingerprint"] if dman else None
-    fp_parts = [rman["fingerprint"], dfp, rm, section(jc)] + ([judge_model(ctx)] if jc.llm_judge else [])
+    scoring = {k: v for k, v in section(jc).items() if k in SCORING_KEYS}
+    fp_parts = [rman["fingerprint"], dfp, rm, scoring] + ([judge_model(ctx)] if jc.llm_judge else [])
     inputs = {"responses": rman["fingerprint"], **({"dialogues": dfp} if dfp else {})}
     return run_once(ctx, "judge", fp_parts, body, inputs=inputs)

@@ -129,3 +129,28 @@ def test_datasets_keep_verifier_pairs_and_replace_reward_pairs_by_llm_pairs():
         {"prompt_id": "p3", "judge": "llm_judge", "reward_chosen": 1.5, "reward_rejected": 0.5},
     ]
     assert counts == Counter({"verifier": 1, "llm_judge": 1})
+
+
+def test_judge_fingerprint_covers_every_judges_key_the_stage_reads():
+    """The judge stage fingerprints SCORING_KEYS only (selection keys re-run datasets, not scoring): each
+    ``jc.<key>`` or ``cfg.judges.<key>`` the stage reads must be among them, or a changed key would be missed."""
+    import ast
+    import dataclasses
+    import inspect
+
+    import flywheel.stages.judge as judge_stage
+    from flywheel.judges.config import SCORING_KEYS, JudgeConfig
+
+    fields = {f.name for f in dataclasses.fields(JudgeConfig)}
+    assert set(SCORING_KEYS) <= fields
+    read = set()
+    for node in ast.walk(ast.parse(inspect.getsource(judge_stage))):
+        if isinstance(node, ast.Attribute) and node.attr in fields:
+            owner = node.value
+            if (isinstance(owner, ast.Name) and owner.id == "jc") or (
+                isinstance(owner, ast.Attribute) and owner.attr == "judges"
+            ):
+                read.add(node.attr)
+    assert {"weights", "llm_judge", "judge_pairs_per_prompt"} <= read  # the walk sees the stage's reads
+    assert read <= set(SCORING_KEYS), sorted(read - set(SCORING_KEYS))
+    assert not {"variant_focus", "if_variants", "policy", "min_gap"} & set(SCORING_KEYS)
