@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="flywheel's clipping (default as shipped; 0: off)")
     p.add_argument("--roof-size", type=int, default=0, help="matmul side for the roof (default: 2048 CPU, 8192 GPU)")
+    p.add_argument("--arms", default="", help="comma-separated arms to run (default: all)")
     args = p.parse_args(argv)
     args.model = os.path.expanduser(args.model)
     if not os.path.isfile(os.path.join(args.model, "config.json")):
@@ -209,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     arms: dict[str, list[float]] = {"plain_fp32": [], "plain_bf16": [], "flywheel": []}
     if on_gpu and args.engine == "deepspeed":
         arms["flywheel_bf16_weights"] = []
+    if args.arms:
+        wanted = set(args.arms.split(","))
+        if wanted - set(arms):
+            raise SystemExit(f"unknown arms {sorted(wanted - set(arms))}; known: {sorted(arms)}")
+        arms = {k: v for k, v in arms.items() if k in wanted}
     precision_of = {"plain_fp32": "fp32", "plain_bf16": "bf16", "flywheel_bf16_weights": "bf16"}
     for _ in range(args.repeats):
         for name in arms:
@@ -226,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         "tok_s": {k: round(v, 1) for k, v in best.items()},
         "mfu": {k: round(v, 4) for k, v in mfu.items()},
         "precision": {k: precision_of[k] for k in best},
-        "flywheel_vs_plain_fp32": round(best["flywheel"] / best["plain_fp32"], 3),
-        "flywheel_vs_plain_bf16": round(best["flywheel"] / best["plain_bf16"], 3),
+        **{
+            f"flywheel_vs_{base}": round(best["flywheel"] / best[base], 3)
+            for base in ("plain_fp32", "plain_bf16")
+            if "flywheel" in best and base in best
+        },
         "roof_tflops": {k: round(v / 1e12, 3) for k, v in roof.items()},
         "device": torch.cuda.get_device_name(0) if on_gpu else f"cpu x{args.threads}",
         "cpu_bf16": cpu_has_bf16(),

@@ -26,3 +26,57 @@ def use_autocast(setting: str, on_gpu: bool, bf16_weights: bool = False, cpuinfo
     if setting != "auto":
         return setting == "bf16"
     return not bf16_weights and (on_gpu or cpu_has_bf16(cpuinfo))
+
+
+ALLOCATOR_CHOICES = ("auto", "jemalloc", "system")
+# keep freed pages mapped: a training step frees and re-allocates the same large buffers (activations, logits,
+# bf16 weight copies) every step, and returning them to the kernel makes every step fault them in again
+JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+
+
+def bundled_jemalloc() -> str | None:
+    """The jemalloc Ray ships (``ray/core/libjemalloc.so``, the allocator of its own daemons), or None."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("ray")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        path = os.path.join(root, "core", "libjemalloc.so")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def allocator_env(setting: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment variables that give a new worker process the chosen memory allocator.
+
+    ``system``: none (glibc malloc); ``jemalloc``: Ray's bundled jemalloc preloaded, keeping freed pages
+    (:data:`JEMALLOC_CONF`), an error where it is missing; ``auto``: jemalloc on Linux where Ray ships it,
+    else none. An ``LD_PRELOAD`` already in ``environ`` is kept after it.
+    """
+    import os
+    import sys
+
+    if setting not in ALLOCATOR_CHOICES:
+        raise ValueError(f"allocator must be one of {ALLOCATOR_CHOICES}, got {setting!r}")
+    if setting == "system" or (setting == "auto" and not sys.platform.startswith("linux")):
+        return {}
+    lib = bundled_jemalloc()
+    if lib is None:
+        if setting == "jemalloc":
+            raise ValueError("allocator jemalloc: Ray's bundled libjemalloc.so was not found")
+        return {}
+    before = (environ if environ is not None else os.environ).get("LD_PRELOAD", "")
+    preload = lib if not before else f"{lib}:{before}" if lib not in before else before
+    return {"LD_PRELOAD": preload, "MALLOC_CONF": JEMALLOC_CONF}
+
+
+def allocator_in_use(maps: str = "/proc/self/maps") -> str:
+    """``jemalloc`` when this process has a jemalloc library mapped, else ``system``."""
+    try:
+        with open(maps) as f:
+            return "jemalloc" if "jemalloc" in f.read() else "system"
+    except OSError:
+        return "system"

@@ -29,7 +29,7 @@ from flywheel import costs
 from flywheel.console import progress_line
 from flywheel.engines.pool import ensure_ray
 from flywheel.errors import FlywheelError
-from flywheel.hardware import use_autocast
+from flywheel.hardware import allocator_env, allocator_in_use, use_autocast
 from flywheel.reward.job import REWARD_KIND, reward_fingerprint, run_reward_job
 from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
@@ -197,6 +197,7 @@ def _worker(config: dict) -> dict[str, dict]:
         hook = functools.partial(gauges.update, job.name) if gauges else None
         metrics = _run(job, rt, cfg, hook)
         metrics["wall_seconds"] = time.perf_counter() - t0
+        metrics["allocator_jemalloc"] = int(allocator_in_use() == "jemalloc")
         if rank == 0 and config["publish"] is not None:
             config["publish"](job, metrics)
         rt.barrier()
@@ -276,6 +277,10 @@ def run_training(
             if publish is not None:
                 publish(job, finished[job.name])
         return finished
+    try:
+        worker_env = allocator_env(cfg.allocator)
+    except ValueError as err:
+        raise FlywheelError(f"train.allocator: {err}") from None
     ensure_ray("local")  # no-op when the caller already started or joined Ray
     resources = {"CPU": cfg.cpus_per_worker}
     trainer = TorchTrainer(
@@ -283,10 +288,12 @@ def run_training(
         train_loop_config={"jobs": jobs, "cfg": cfg, "publish": publish},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker=resources),
         torch_config=TorchConfig(backend=cfg.backend),
-        run_config=RunConfig(
+        # Ray Train v2's RunConfig (worker_runtime_env); the type stubs still describe v1's
+        run_config=RunConfig(  # type: ignore[call-arg]
             storage_path=os.path.abspath(storage_path) if "://" not in storage_path else storage_path,
             name=f"train-{'-'.join(names)[:60]}-{time.strftime('%Y%m%d-%H%M%S')}",
             failure_config=FailureConfig(max_failures=cfg.max_failures),
+            worker_runtime_env={"env_vars": worker_env} if worker_env else None,
         ),
     )
     t0 = time.perf_counter()

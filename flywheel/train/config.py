@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flywheel.errors import FlywheelError
-from flywheel.hardware import AUTOCAST_CHOICES
+from flywheel.hardware import ALLOCATOR_CHOICES, AUTOCAST_CHOICES
 
 LR_SCHEDULES = ("cosine", "constant", "linear")
 TRUNCATIONS = ("left_prompt", "right")
@@ -98,6 +98,9 @@ class TrainConfig:
     zero_stage: int = 0
     bf16: bool = False
     autocast: str = "auto"  # bf16 autocast of the forwards: auto (GPUs, CPUs with native bf16) | bf16 | off
+    # memory allocator of the training workers: auto (Ray's bundled jemalloc on Linux, freed pages kept) |
+    # jemalloc | system (glibc); see flywheel.hardware.allocator_env and bench/bench_allocator.py
+    allocator: str = "auto"
     code_replay: float = 0.02
     ref_batch_size: int = 8  # pairs per forward in the one-off reference log-prob pass
     max_failures: int = 0  # Ray Train restarts of the worker group; each resumes from the last checkpoint
@@ -142,6 +145,7 @@ def validate_train(cfg: TrainConfig) -> None:
         (cfg.ref_batch_size >= 1, "train.ref_batch_size must be >= 1"),
         (cfg.max_failures >= 0, "train.max_failures must be >= 0"),
         (cfg.autocast in AUTOCAST_CHOICES, f"train.autocast must be one of {', '.join(AUTOCAST_CHOICES)}"),
+        (cfg.allocator in ALLOCATOR_CHOICES, f"train.allocator must be one of {', '.join(ALLOCATOR_CHOICES)}"),
     ]
     for ok, msg in checks:
         if not ok:

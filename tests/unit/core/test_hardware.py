@@ -30,3 +30,28 @@ def test_autocast_auto_follows_the_hardware(cpuinfo):
     assert use_autocast("off", on_gpu=True, cpuinfo=cpuinfo["amx"]) is False
     with pytest.raises(ValueError, match="autocast must be one of"):
         use_autocast("fp8", on_gpu=False)
+
+
+def test_allocator_env_preloads_rays_jemalloc_in_a_real_process():
+    """``auto`` preloads the jemalloc Ray ships; a process started with that environment really has it mapped."""
+    import os
+    import subprocess
+    import sys
+
+    from flywheel.hardware import JEMALLOC_CONF, allocator_env, allocator_in_use, bundled_jemalloc
+
+    assert allocator_env("system") == {}
+    lib = bundled_jemalloc()
+    assert lib is not None and os.path.isfile(lib)  # the pinned Ray ships it; a move upstream fails here
+    env = allocator_env("auto", environ={})
+    assert env == {"LD_PRELOAD": lib, "MALLOC_CONF": JEMALLOC_CONF}
+    assert allocator_env("jemalloc", environ={"LD_PRELOAD": "/x/libfoo.so"})["LD_PRELOAD"] == f"{lib}:/x/libfoo.so"
+    probe = "from flywheel.hardware import allocator_in_use; print(allocator_in_use())"
+    run = lambda extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", probe], env={**os.environ, **extra}, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert run({"LD_PRELOAD": ""}) == "system"
+    assert run(env) == "jemalloc"
+    assert allocator_in_use("/nonexistent/maps") == "system"
+    with pytest.raises(ValueError, match="allocator must be one of"):
+        allocator_env("tcmalloc")
