@@ -39,9 +39,18 @@ def bench_pool(model_dir: str, prompts: list[list[dict]], args) -> dict:
     from flywheel.engines.vllm_engine import ChatEngine, EngineSpec
 
     ensure_ray("local", args.cores)
-    spec = EngineSpec(model=model_dir, dtype=args.dtype, max_model_len=1024, kv_cache_gb=1.0, enforce_eager=True)
+    spec = EngineSpec(
+        model=model_dir,
+        dtype=args.dtype,
+        max_model_len=1024,
+        kv_cache_gb=1.0,
+        enforce_eager=True,
+        prefix_caching={"default": None, "on": True, "off": False}[args.prefix_caching],
+    )
     t = time.perf_counter()
-    pool = EnginePool(ChatEngine, spec, num_actors=args.actors, cpus_per_actor=args.cores / args.actors)
+    pool = EnginePool(
+        ChatEngine, spec, num_actors=args.actors, cpus_per_actor=args.cores / args.actors, allocator=args.allocator
+    )
     start_s = time.perf_counter() - t
     sampling = {"temperature": 0.0, "max_tokens": args.max_tokens}
     size = -(-len(prompts) // (args.actors * args.requests_per_actor))
@@ -92,6 +101,13 @@ def main() -> None:
     p.add_argument("--actors", type=int, default=2)
     p.add_argument("--requests-per-actor", type=int, default=1, help="prompts are split into actors * this requests")
     p.add_argument("--dtype", default="bfloat16", help="vLLM dtype")
+    p.add_argument(
+        "--allocator",
+        default="system",
+        help="engine actors' allocator (engine.allocator); a comma list times each in turn",
+    )
+    p.add_argument("--prefix-caching", default="default", choices=("default", "on", "off"))
+    p.add_argument("--skip-hf", action="store_true", help="time the engine pool only")
     p.add_argument("--hf-dtype", default="float32", choices=("float32", "bfloat16"))
     p.add_argument("--hf-batch", type=int, default=64)
     args = p.parse_args()
@@ -103,15 +119,25 @@ def main() -> None:
 
         model_dir = pull_smollm2(os.path.expanduser("~/.cache/flywheel"))
     prompts = bench_prompts(args.prompts)
-    pool = bench_pool(model_dir, prompts, args)
+    pools = {}
+    for allocator in args.allocator.split(","):  # several: one pool after another, same prompts, same run
+        args_one = argparse.Namespace(**{**vars(args), "allocator": allocator})
+        pool = pools[allocator] = bench_pool(model_dir, prompts, args_one)
+        print(
+            f"engine pool ({args.actors} vLLM actors, {args.dtype}, allocator {allocator}, prefix caching "
+            f"{args.prefix_caching}): {pool['tokens']:6d} tok in {pool['seconds']:6.1f} s = {pool['tok_s']:7.1f} "
+            f"tok/s  (engine start {pool['start_s']:.1f} s, not timed)",
+            flush=True,
+        )
+    if len(pools) > 1:
+        first = next(iter(pools))
+        print(", ".join(f"{a} / {first} = {p['tok_s'] / pools[first]['tok_s']:.3f}x" for a, p in pools.items()))
+    if args.skip_hf:
+        return
     hf = bench_transformers(model_dir, prompts, args)
     print(
         f"model={os.path.basename(model_dir.rstrip('/'))} prompts={args.prompts} max_tokens={args.max_tokens} "
         f"greedy cores={args.cores}"
-    )
-    print(
-        f"engine pool ({args.actors} vLLM actors, {args.dtype}): {pool['tokens']:6d} tok in {pool['seconds']:6.1f} s "
-        f"= {pool['tok_s']:7.1f} tok/s  (engine start {pool['start_s']:.1f} s, not timed)"
     )
     print(
         f"transformers generate ({args.hf_dtype}, batch {args.hf_batch}): {hf['tokens']:6d} tok in "

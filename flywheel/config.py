@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from flywheel.errors import FlywheelError
+from flywheel.hardware import ALLOCATOR_CHOICES
 from flywheel.judges.config import JudgeConfig, validate_judge_config
 from flywheel.models import TinyModelConfig
 from flywheel.reward.config import RewardConfig, validate_reward_config
@@ -92,6 +93,9 @@ class EngineConfig:
     # vLLM's automatic prefix caching of chat engines (shared templates, the k samples of one prompt); null = vLLM's
     # default for the model and device (on for decoder chat models on x86 CPUs and on GPUs)
     prefix_caching: bool | None = None
+    # memory allocator of the engine actors: system (glibc) | jemalloc (Ray's, freed pages kept) | auto (jemalloc
+    # on Linux where Ray ships it); see flywheel.hardware.allocator_env
+    allocator: str = "system"
     batch_size: int = 64  # prompts per request to one actor
     max_retries: int = 2
     metrics: bool = False  # vLLM engine metrics (tokens, queue, KV cache) as Ray metrics, for dashboards/
@@ -262,6 +266,10 @@ def validate(cfg: Config) -> None:
         (math.isfinite(cfg.engine.kv_cache_gb) and cfg.engine.kv_cache_gb > 0, "engine.kv_cache_gb must be > 0"),
         (cfg.engine.max_model_len >= 64, "engine.max_model_len must be >= 64"),
         (cfg.engine.batch_size >= 1, "engine.batch_size must be >= 1"),
+        (
+            cfg.engine.allocator in ALLOCATOR_CHOICES,
+            f"engine.allocator must be one of {', '.join(ALLOCATOR_CHOICES)}, got {cfg.engine.allocator!r}",
+        ),
         (cfg.engine.cpus_per_actor > 0 and cfg.engine.gpus_per_actor >= 0, "engine.cpus_per_actor must be > 0"),
         (
             bool(_NAME.fullmatch(cfg.run.name)),

@@ -44,6 +44,7 @@ class EngineCache:
             gpus_per_actor=e.gpus_per_actor,
             pin_cores=e.pin_cores,
             max_retries=e.max_retries,
+            allocator=e.allocator,
         )
         costs.add("engine_start", time.perf_counter() - t0)  # the pool returns once every actor is ready
         self.pools[kind] = (model_dir, pool)

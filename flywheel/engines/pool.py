@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flywheel.errors import FlywheelError, Terminated
+from flywheel.hardware import allocator_env
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class EnginePool:
         num_actors, cpus_per_actor, gpus_per_actor: resources per actor (from ``EngineConfig``).
         pin_cores: on CPU, bind each actor's vLLM threads to its own cores (vLLM's worker threads are invisible
             to Ray's accounting and would all bind core 0 otherwise).
+        allocator: memory allocator of the actor processes (:func:`flywheel.hardware.allocator_env`).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class EnginePool:
         gpus_per_actor: float = 0.0,
         pin_cores: bool = True,
         max_retries: int = 2,
+        allocator: str = "system",
     ):
         import ray
 
@@ -94,6 +97,10 @@ class EnginePool:
         self.engine_cls, self.spec = engine_cls, spec
         self.cpus, self.gpus, self.pin = cpus_per_actor, gpus_per_actor, pin_cores and gpus_per_actor == 0
         self.max_retries = max_retries
+        try:
+            self.allocator_env = allocator_env(allocator)
+        except ValueError as err:
+            raise FlywheelError(f"engine.allocator: {err}") from None
         self.replacements = 0  # dead actors replaced so far (logged by callers, checked by tests)
         self.actors = [self._spawn(i) for i in range(num_actors)]
         try:
@@ -107,6 +114,7 @@ class EnginePool:
             "OMP_NUM_THREADS": str(max(1, int(self.cpus))),
             "PYTHONWARNINGS": "ignore",
             "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+            **self.allocator_env,
         }
         if self.pin:
             env.update(

@@ -36,6 +36,7 @@ def vllm_scorer(
         gpus_per_actor=engine.gpus_per_actor,
         pin_cores=engine.pin_cores,
         max_retries=engine.max_retries,
+        allocator=engine.allocator,
     )
     size = max(1, engine.batch_size)
 

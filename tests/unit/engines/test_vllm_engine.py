@@ -36,3 +36,10 @@ def test_prefix_caching_reaches_chat_engines_only(value):
 def test_prefix_caching_rejects_a_non_boolean():
     with pytest.raises(FlywheelError, match="prefix_caching"):
         load_config(None, ["engine.prefix_caching=maybe"])
+
+
+def test_engine_and_train_allocators_are_checked():
+    for key in ("engine.allocator", "train.allocator"):
+        with pytest.raises(FlywheelError, match=key.replace(".", r"\.")):
+            load_config(None, [f"{key}=tcmalloc"])
+        assert load_config(None, [f"{key}=system"])
