@@ -71,7 +71,7 @@ def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local)
         TrainJob("dpo", "dpo", out("sft"), out("sft"), [pref], out("dpo"), st_pref, ref_logps=out("dpo.ref")),
         TrainJob("rpo_1", "rpo", out("dpo"), out("dpo"), [pref], out("rpo_1"), st_pref, ref_logps=out("rpo.ref")),
     ]
-    cfg = TrainConfig(num_workers=2, zero_stage=3)
+    cfg = TrainConfig(num_workers=2, zero_stage=3, allocator="jemalloc")
     log = str(tmp_path / "published.jsonl")
     t0 = time.perf_counter()
     ctrl_c = signal.getsignal(signal.SIGINT)
@@ -85,7 +85,7 @@ def test_sft_dpo_rpo_in_one_fit_with_zero3(tmp_path, tiny_policy_dir, ray_local)
     # DPO starts at policy == reference: -log sigma(0) = log 2
     assert res["dpo"]["history"][0]["pref_loss"] == pytest.approx(0.693147, abs=1e-3)
     assert "target_gap_abs" in res["rpo_1"]
-    # train.allocator auto: the workers ran on Ray's bundled jemalloc (preloaded through the worker runtime env)
+    # train.allocator jemalloc: the workers ran on Ray's bundled jemalloc (preloaded through the worker runtime env)
     assert all(res[name]["allocator_jemalloc"] == 1 for name in res)
     base = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
     for name in ("sft", "dpo", "rpo_1"):
