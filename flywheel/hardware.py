@@ -69,8 +69,8 @@ def allocator_env(setting: str, environ: dict[str, str] | None = None) -> dict[s
             raise ValueError("allocator jemalloc: Ray's bundled libjemalloc.so was not found")
         return {}
     before = (environ if environ is not None else os.environ).get("LD_PRELOAD", "")
-    preload = lib if not before else f"{lib}:{before}" if lib not in before else before
-    return {"LD_PRELOAD": preload, "MALLOC_CONF": JEMALLOC_CONF}
+    others = [p for p in before.split(":") if p and p != lib]
+    return {"LD_PRELOAD": ":".join([lib, *others]), "MALLOC_CONF": JEMALLOC_CONF}
 
 
 def allocator_in_use(maps: str = "/proc/self/maps") -> str:
