@@ -9,6 +9,7 @@ Three arms on the same model, preference pairs, batch size, max_len, device and 
   :class:`flywheel.engines.ray_train.DeepSpeedRuntime` (what each Ray Train worker runs; world of one here),
   autocast as ``train.autocast: auto`` decides on this machine (``--engine torch``: the in-process engine).
   On a GPU a fourth arm, ``flywheel_bf16_weights``, runs DeepSpeed's ``bf16`` (``train.bf16: true``).
+  On request (``--arms``), that arm on a CPU too.
 
 Pairs: the shipped HelpSteer2-format set, per prompt its most and least helpful response (504 real pairs).
 Tokens: the non-padding tokens of the ``[chosen; rejected]`` rows; rates over the steps after ``--warmup``,
@@ -207,22 +208,21 @@ def main(argv: list[str] | None = None) -> int:
     roof = {"fp32": matmul_roof(device, torch.float32, side), "bf16": matmul_roof(device, torch.bfloat16, side)}
     print(f"roof ({side}^3 matmul): fp32 {roof['fp32'] / 1e12:.3f} TFLOP/s, bf16 {roof['bf16'] / 1e12:.3f}", flush=True)
 
-    arms: dict[str, list[float]] = {"plain_fp32": [], "plain_bf16": [], "flywheel": []}
-    if on_gpu and args.engine == "deepspeed":
-        arms["flywheel_bf16_weights"] = []
-    if args.arms:
-        wanted = set(args.arms.split(","))
-        if wanted - set(arms):
-            raise SystemExit(f"unknown arms {sorted(wanted - set(arms))}; known: {sorted(arms)}")
-        arms = {k: v for k, v in arms.items() if k in wanted}
+    known = ["plain_fp32", "plain_bf16", "flywheel", "flywheel_bf16_weights"]
+    default = ["plain_fp32", "plain_bf16", "flywheel"] + (["flywheel_bf16_weights"] if on_gpu else [])
+    wanted = args.arms.split(",") if args.arms else default
+    if set(wanted) - set(known):
+        raise SystemExit(f"unknown arms {sorted(set(wanted) - set(known))}; known: {known}")
+    arms: dict[str, list[float]] = {k: [] for k in known if k in wanted}
     precision_of = {"plain_fp32": "fp32", "plain_bf16": "bf16", "flywheel_bf16_weights": "bf16"}
     for _ in range(args.repeats):
         for name in arms:
             if name.startswith("plain"):
                 rate = plain_loop(args, device, pairs, ref, pad, autocast=name == "plain_bf16")
             else:
-                rate, autocast = flywheel_loop(args, device, pairs, ref, pad, bf16_weights=name != "flywheel")
-                if name == "flywheel":
+                bf16_weights = name == "flywheel_bf16_weights"
+                rate, autocast = flywheel_loop(args, device, pairs, ref, pad, bf16_weights)
+                if not bf16_weights:
                     precision_of[name] = "bf16" if autocast else "fp32"
             arms[name].append(rate)
             print(f"{name}: {rate:.1f} tok/s", flush=True)
@@ -233,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         "mfu": {k: round(v, 4) for k, v in mfu.items()},
         "precision": {k: precision_of[k] for k in best},
         **{
-            f"flywheel_vs_{base}": round(best["flywheel"] / best[base], 3)
-            for base in ("plain_fp32", "plain_bf16")
-            if "flywheel" in best and base in best
+            f"{arm}_vs_{base}": round(best[arm] / best[base], 3)
+            for arm in best
+            if arm.startswith("flywheel")
+            for base in ("plain_fp32", "plain_bf16", "flywheel")
+            if base in best and base != arm
         },
         "roof_tflops": {k: round(v / 1e12, 3) for k, v in roof.items()},
         "device": torch.cuda.get_device_name(0) if on_gpu else f"cpu x{args.threads}",

@@ -94,8 +94,8 @@ class EngineConfig:
     # default for the model and device (on for decoder chat models on x86 CPUs and on GPUs)
     prefix_caching: bool | None = None
     # memory allocator of the engine actors: system (glibc) | jemalloc (Ray's, freed pages kept) | auto (jemalloc
-    # on Linux where Ray ships it); see flywheel.hardware.allocator_env
-    allocator: str = "system"
+    # on Linux where Ray ships it); see flywheel.hardware.allocator_env (decode 1.06-1.10x with it, docs/benchmarks.md)
+    allocator: str = "auto"
     batch_size: int = 64  # prompts per request to one actor
     max_retries: int = 2
     metrics: bool = False  # vLLM engine metrics (tokens, queue, KV cache) as Ray metrics, for dashboards/

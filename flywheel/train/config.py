@@ -99,8 +99,9 @@ class TrainConfig:
     bf16: bool = False
     autocast: str = "auto"  # bf16 autocast of the forwards: auto (GPUs, CPUs with native bf16) | bf16 | off
     # memory allocator of the training workers: system (glibc) | jemalloc (Ray's bundled jemalloc, freed pages
-    # kept) | auto (jemalloc on Linux where Ray ships it); bench/bench_allocator.py measures the choice
-    allocator: str = "system"
+    # kept) | auto (jemalloc on Linux where Ray ships it); bench/bench_allocator.py measured the DPO step at 1.56x
+    # with jemalloc on a 2-core AMX CPU (docs/benchmarks.md); the workers' memory stays at its peak
+    allocator: str = "auto"
     code_replay: float = 0.02
     ref_batch_size: int = 8  # pairs per forward in the one-off reference log-prob pass
     max_failures: int = 0  # Ray Train restarts of the worker group; each resumes from the last checkpoint
