@@ -93,8 +93,8 @@ class EngineConfig:
     # vLLM's automatic prefix caching of chat engines (shared templates, the k samples of one prompt); null = vLLM's
     # default for the model and device (on for decoder chat models on x86 CPUs and on GPUs)
     prefix_caching: bool | None = None
-    # memory allocator of the engine actors: system (glibc) | jemalloc (Ray's, freed pages kept) | auto (jemalloc
-    # on Linux where Ray ships it); see flywheel.hardware.allocator_env (decode 1.06-1.10x with it, docs/benchmarks.md)
+    # memory allocator of the engine actors: system (glibc) | jemalloc (the one Ray ships) | auto (jemalloc
+    # on Linux where Ray ships it); see flywheel.hardware.allocator_env and docs/benchmarks.md
     allocator: str = "auto"
     batch_size: int = 64  # prompts per request to one actor
     max_retries: int = 2

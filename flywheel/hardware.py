@@ -29,9 +29,10 @@ def use_autocast(setting: str, on_gpu: bool, bf16_weights: bool = False, cpuinfo
 
 
 ALLOCATOR_CHOICES = ("auto", "jemalloc", "system")
-# keep freed pages mapped: a training step frees and re-allocates the same large buffers (activations, logits,
-# bf16 weight copies) every step, and returning them to the kernel makes every step fault them in again
-JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+# jemalloc with its own page decay: freed pages return to the kernel over ~10 s, not at once as glibc's large
+# (mmap) blocks do, so the buffers a training step frees and re-allocates every step (activations, logits, bf16
+# weight copies) are mostly reused instead of faulted in again. Keeping them forever (dirty_decay_ms:-1) was faster
+# still but grew a worker past 20 GB over a demo round (fragmentation): not used.
 
 
 def bundled_jemalloc() -> str | None:
@@ -52,8 +53,8 @@ def bundled_jemalloc() -> str | None:
 def allocator_env(setting: str, environ: dict[str, str] | None = None) -> dict[str, str]:
     """Environment variables that give a new worker process the chosen memory allocator.
 
-    ``system``: none (glibc malloc); ``jemalloc``: Ray's bundled jemalloc preloaded, keeping freed pages
-    (:data:`JEMALLOC_CONF`), an error where it is missing; ``auto``: jemalloc on Linux where Ray ships it,
+    ``system``: none (glibc malloc); ``jemalloc``: Ray's bundled jemalloc preloaded (its default decay; a
+    ``MALLOC_CONF`` in the environment still applies), an error where it is missing; ``auto``: jemalloc on Linux where Ray ships it,
     else none. An ``LD_PRELOAD`` already in ``environ`` is kept after it.
     """
     import os
@@ -70,7 +71,7 @@ def allocator_env(setting: str, environ: dict[str, str] | None = None) -> dict[s
         return {}
     before = (environ if environ is not None else os.environ).get("LD_PRELOAD", "")
     others = [p for p in before.split(":") if p and p != lib]
-    return {"LD_PRELOAD": ":".join([lib, *others]), "MALLOC_CONF": JEMALLOC_CONF}
+    return {"LD_PRELOAD": ":".join([lib, *others])}
 
 
 def allocator_in_use(maps: str = "/proc/self/maps") -> str:

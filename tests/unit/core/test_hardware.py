@@ -38,13 +38,13 @@ def test_allocator_env_preloads_rays_jemalloc_in_a_real_process():
     import subprocess
     import sys
 
-    from flywheel.hardware import JEMALLOC_CONF, allocator_env, allocator_in_use, bundled_jemalloc
+    from flywheel.hardware import allocator_env, allocator_in_use, bundled_jemalloc
 
     assert allocator_env("system") == {}
     lib = bundled_jemalloc()
     assert lib is not None and os.path.isfile(lib)  # the pinned Ray ships it; a move upstream fails here
     env = allocator_env("auto", environ={})
-    assert env == {"LD_PRELOAD": lib, "MALLOC_CONF": JEMALLOC_CONF}
+    assert env == {"LD_PRELOAD": lib}
     assert allocator_env("jemalloc", environ={"LD_PRELOAD": "/x/libfoo.so"})["LD_PRELOAD"] == f"{lib}:/x/libfoo.so"
     probe = "from flywheel.hardware import allocator_in_use; print(allocator_in_use())"
     run = lambda extra: subprocess.run(  # noqa: E731
