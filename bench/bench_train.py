@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import time
 
 
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": args.batch,
         "steps": args.steps,
         "torch": torch.__version__,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,  # all arms of this process
     }
     print("RESULT " + json.dumps(out), flush=True)
     return 0
