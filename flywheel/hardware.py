@@ -30,9 +30,9 @@ def use_autocast(setting: str, on_gpu: bool, bf16_weights: bool = False, cpuinfo
 
 ALLOCATOR_CHOICES = ("auto", "jemalloc", "system")
 # jemalloc with its own page decay: freed pages return to the kernel over ~10 s, not at once as glibc's large
-# (mmap) blocks do, so the buffers a training step frees and re-allocates every step (activations, logits, bf16
-# weight copies) are mostly reused instead of faulted in again. Keeping them forever (dirty_decay_ms:-1) was faster
-# still but grew a worker past 20 GB over a demo round (fragmentation): not used.
+# (mmap) blocks do; it used less peak memory than glibc for the training step (docs/benchmarks.md). Keeping every
+# freed page (dirty_decay_ms:-1) made a short DPO bench 1.43x faster but grew a worker past 20 GB over a demo
+# round (fragmentation): not used.
 
 
 def bundled_jemalloc() -> str | None:

@@ -98,9 +98,9 @@ class TrainConfig:
     zero_stage: int = 0
     bf16: bool = False
     autocast: str = "auto"  # bf16 autocast of the forwards: auto (GPUs, CPUs with native bf16) | bf16 | off
-    # memory allocator of the training workers: system (glibc) | jemalloc (Ray's bundled jemalloc, freed pages
-    # kept) | auto (jemalloc on Linux where Ray ships it); bench/bench_allocator.py measured the DPO step at 1.56x
-    # with jemalloc on a 2-core AMX CPU (docs/benchmarks.md); the workers' memory stays at its peak
+    # memory allocator of the training workers: system (glibc) | jemalloc (Ray's bundled jemalloc) | auto
+    # (jemalloc on Linux where Ray ships it): less peak memory than glibc on a 2-core AMX CPU, step speed within
+    # that machine's noise (docs/benchmarks.md; bench/bench_allocator.py measures it)
     allocator: str = "auto"
     code_replay: float = 0.02
     ref_batch_size: int = 8  # pairs per forward in the one-off reference log-prob pass
