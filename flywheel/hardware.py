@@ -29,10 +29,6 @@ def use_autocast(setting: str, on_gpu: bool, bf16_weights: bool = False, cpuinfo
 
 
 ALLOCATOR_CHOICES = ("auto", "jemalloc", "system")
-# jemalloc with its own page decay: freed pages return to the kernel over ~10 s, not at once as glibc's large
-# (mmap) blocks do; it used less peak memory than glibc for the training step (docs/benchmarks.md). Keeping every
-# freed page (dirty_decay_ms:-1) made a short DPO bench 1.43x faster but grew a worker past 20 GB over a demo
-# round (fragmentation): not used.
 
 
 def bundled_jemalloc() -> str | None:
@@ -53,9 +49,14 @@ def bundled_jemalloc() -> str | None:
 def allocator_env(setting: str, environ: dict[str, str] | None = None) -> dict[str, str]:
     """Environment variables that give a new worker process the chosen memory allocator.
 
-    ``system``: none (glibc malloc); ``jemalloc``: Ray's bundled jemalloc preloaded (its default decay; a
-    ``MALLOC_CONF`` in the environment still applies), an error where it is missing; ``auto``: jemalloc on Linux where Ray ships it,
-    else none. An ``LD_PRELOAD`` already in ``environ`` is kept after it.
+    ``system``: none (glibc malloc); ``jemalloc``: Ray's bundled jemalloc preloaded, an error where it is
+    missing; ``auto``: jemalloc on Linux where Ray ships it, else none. An ``LD_PRELOAD`` already in ``environ``
+    is kept after it.
+
+    jemalloc runs with its own page decay (a ``MALLOC_CONF`` in the environment still applies): freed pages go
+    back to the kernel over ~10 s, not at once as glibc's large ``mmap`` blocks do, and the training step's peak
+    memory was lower than glibc's (docs/benchmarks.md). Keeping every freed page (``dirty_decay_ms:-1``) made a
+    short DPO bench 1.43x faster but grew a worker past 20 GB over a demo round (fragmentation): not used.
     """
     import os
     import sys
