@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
+import logging
 import os
 import signal
 import threading
@@ -35,6 +36,8 @@ from flywheel.train import export
 from flywheel.train.config import StageConfig, TrainConfig, validate_train
 from flywheel.train.engine import build_optimizer, build_scheduler
 from flywheel.train.job import Runtime, TrainJob, auto_model_class, job_fingerprint, run_job
+
+log = logging.getLogger("flywheel")
 
 __all__ = ["TrainJob", "run_training", "deepspeed_config", "DeepSpeedRuntime", "init_deepspeed"]
 
@@ -260,11 +263,13 @@ def run_training(
         job name -> metrics (with per-step ``history``).
 
     Raises:
-        FlywheelError: bad jobs or config, or a worker's FlywheelError (one line).
-    """
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+        FlywheelError: bad jobs or config, a worker's FlywheelError, or workers lost more than
+            ``cfg.max_failures`` times (one line each).
 
+    A training worker process that dies (killed by the OOM killer, a lost node) or a worker group that cannot
+    start restarts the fit, up to ``cfg.max_failures`` times: finished jobs are skipped, the running one
+    resumes from its last checkpoint. An exception raised by the training code is not retried.
+    """
     cfg = _as_train_config(cfg)
     validate_train(cfg)
     names = [j.name for j in jobs]
@@ -282,6 +287,51 @@ def run_training(
     except ValueError as err:
         raise FlywheelError(f"train.allocator: {err}") from None
     ensure_ray("local")  # no-op when the caller already started or joined Ray
+    t0 = time.perf_counter()
+    restarts = 0
+    while True:
+        try:
+            result = _fit(jobs, cfg, storage_path, publish, worker_env)
+            break
+        except Exception as err:
+            found = _flywheel_error(err)
+            if found is not None:
+                raise FlywheelError(str(found)) from None
+            lost = lost_worker_reason(err)
+            if lost is None:
+                raise
+            if restarts >= cfg.max_failures:
+                raise FlywheelError(
+                    f"training: {lost}; gave up after {restarts} restart(s) (train.max_failures = "
+                    f"{cfg.max_failures}); re-run the same command to resume from the last checkpoint"
+                ) from None
+            restarts += 1
+            log.warning(
+                "training: %s; restart %d of %d, each job resumes from its last checkpoint",
+                lost,
+                restarts,
+                cfg.max_failures,
+            )
+            _wait_for_cpus(cfg.num_workers * cfg.cpus_per_worker)
+    metrics: dict[str, dict] = result.return_value or {}
+    in_jobs = sum(float(m.get("wall_seconds", 0.0)) for m in metrics.values())
+    costs.add("train_start", time.perf_counter() - t0 - in_jobs)
+    costs.add("model_load", sum(float(m.get("load_seconds", 0.0)) for m in metrics.values()))
+    return metrics
+
+
+def _fit(
+    jobs: list[TrainJob],
+    cfg: TrainConfig,
+    storage_path: str,
+    publish: Callable[[TrainJob, dict], None] | None,
+    worker_env: dict[str, str],
+) -> Any:
+    """One ``TorchTrainer.fit`` over ``jobs`` (Ray Train itself retries nothing: :func:`run_training` does)."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    names = "-".join(j.name for j in jobs)[:60]
     resources = {"CPU": cfg.cpus_per_worker}
     trainer = TorchTrainer(
         _worker,  # type: ignore[arg-type]  # returns the metrics (Ray Train v2 keeps return values)
@@ -291,31 +341,55 @@ def run_training(
         # Ray Train v2's RunConfig (worker_runtime_env); the type stubs still describe v1's
         run_config=RunConfig(  # type: ignore[call-arg]
             storage_path=os.path.abspath(storage_path) if "://" not in storage_path else storage_path,
-            name=f"train-{'-'.join(names)[:60]}-{time.strftime('%Y%m%d-%H%M%S')}",
-            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            name=f"train-{names}-{time.strftime('%Y%m%d-%H%M%S')}",
+            failure_config=FailureConfig(max_failures=0),
             worker_runtime_env={"env_vars": worker_env} if worker_env else None,
         ),
     )
-    t0 = time.perf_counter()
     # Ray Train's fit() installs its own Ctrl-C handler (abort the training run) and leaves it installed after
     # it returns, where it swallows every later Ctrl-C: the caller's handler is put back as soon as fit ends
     on_main = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGINT) if on_main else None
     try:
-        result = trainer.fit()
-    except Exception as err:
-        found = _flywheel_error(err)
-        if found is not None:
-            raise FlywheelError(str(found)) from None
-        raise
+        return trainer.fit()
     finally:
         if on_main and before is not None:
             signal.signal(signal.SIGINT, before)
-    metrics: dict[str, dict] = result.return_value or {}  # type: ignore[attr-defined]
-    in_jobs = sum(float(m.get("wall_seconds", 0.0)) for m in metrics.values())
-    costs.add("train_start", time.perf_counter() - t0 - in_jobs)
-    costs.add("model_load", sum(float(m.get("load_seconds", 0.0)) for m in metrics.values()))
-    return metrics
+
+
+# Ray Train v2 reports a worker process that died as a failed health check, and a group that never got its
+# resources as a start-up timeout; both classes live in a private module, so they are matched by name
+DIED = "a training worker process died (killed: out of memory?)"
+LOST_WORKER_ERRORS = {
+    "WorkerHealthCheckFailedError": DIED,
+    "WorkerGroupStartupTimeoutError": "the training workers did not start in time (resources still held?)",
+}
+
+
+def lost_worker_reason(err: BaseException) -> str | None:
+    """Why a Ray Train failure is a lost worker process -- killed (the OOM killer, a lost node) or never
+    started -- rather than an error raised by the training code; ``None`` for the latter."""
+    from ray.exceptions import RayActorError
+
+    seen = [err, *getattr(err, "worker_failures", {}).values()]
+    while seen:
+        e = seen.pop()
+        if isinstance(e, RayActorError):
+            return DIED
+        if type(e).__name__ in LOST_WORKER_ERRORS:
+            return LOST_WORKER_ERRORS[type(e).__name__]
+        causes = (e.__cause__, getattr(e, "cause", None), getattr(e, "health_check_failure", None))
+        seen.extend(x for x in causes if isinstance(x, BaseException))
+    return None
+
+
+def _wait_for_cpus(cpus: float, timeout: float = 120.0) -> None:
+    """Wait (bounded) until Ray has ``cpus`` free again: a killed worker's CPUs return a little after it dies."""
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while ray.available_resources().get("CPU", 0.0) < cpus and time.monotonic() < deadline:
+        time.sleep(1.0)
 
 
 def _finished(jobs: list[TrainJob], code_replay: float) -> dict[str, dict] | None:

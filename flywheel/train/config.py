@@ -104,7 +104,10 @@ class TrainConfig:
     allocator: str = "auto"
     code_replay: float = 0.02
     ref_batch_size: int = 8  # pairs per forward in the one-off reference log-prob pass
-    max_failures: int = 0  # Ray Train restarts of the worker group; each resumes from the last checkpoint
+    # restarts of a fit whose worker process died (the OOM killer, a lost node) or whose workers did not start;
+    # each skips the finished jobs and resumes the running one from its last checkpoint. An exception of the
+    # training code itself (bad data) is never retried
+    max_failures: int = 2
     lora: LoraConfig = field(default_factory=LoraConfig)
     sft_code: StageConfig = field(default_factory=_sft_code)
     sft_general: StageConfig = field(default_factory=_sft_general)

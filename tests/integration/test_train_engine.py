@@ -200,3 +200,39 @@ def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_policy_dir):
     assert "State API may be temporarily unavailable" not in console
     meta = json.load(open(os.path.join(out, "flywheel_train.json")))
     assert meta["metrics"]["history"][0]["step"] == resumed + 1 and meta["metrics"]["steps"] == int(steps)
+
+
+def test_a_killed_worker_restarts_the_fit_from_its_last_checkpoint(tmp_path, tiny_policy_dir, ray_local):
+    """The OOM killer's case: one training worker process dies mid-job while the driver lives on."""
+    import threading
+
+    import psutil
+
+    from flywheel.engines.ray_train import TrainJob, run_training
+    from flywheel.train.config import StageConfig, TrainConfig
+
+    data = _write(tmp_path / "sft.jsonl", SFT_ROWS)
+    out = str(tmp_path / "sft")
+    stage = StageConfig(lr=1e-3, batch_size=1, max_steps=200, checkpoint_every=5, lr_schedule="constant")
+    record = os.path.join(out + ".ckpt", "job.json")  # names the newest checkpoint every rank has completed
+    killed: list[int] = []
+
+    def kill_the_worker_after_a_checkpoint() -> None:
+        deadline = time.time() + 400
+        while not os.path.isfile(record) and time.time() < deadline:
+            time.sleep(0.05)
+        for p in psutil.process_iter(["cmdline"]):
+            if "ray::RayTrainWorker" in " ".join(p.info["cmdline"] or []):
+                p.kill()
+                killed.append(p.pid)
+
+    killer = threading.Thread(target=kill_the_worker_after_a_checkpoint, daemon=True)
+    killer.start()
+    cfg = TrainConfig(num_workers=1, cpus_per_worker=2, max_failures=1)
+    res = run_training([TrainJob("sft", "sft", tiny_policy_dir, None, [data], out, stage)], cfg, str(tmp_path / "r"))
+    killer.join(timeout=10)
+    assert killed, "no training worker was found to kill"
+    resumed = res["sft"]["resumed_from_step"]
+    assert 5 <= resumed < 200 and resumed % 5 == 0, res["sft"]
+    meta = json.load(open(os.path.join(out, "flywheel_train.json")))
+    assert meta["metrics"]["history"][0]["step"] == resumed + 1 and meta["metrics"]["steps"] == 200
