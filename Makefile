@@ -32,7 +32,8 @@ $(STAMP): requirements/cpu.txt requirements/test.txt pyproject.toml
 	touch $(STAMP)
 
 develop: $(STAMP)
-	@$(PY) -m pip install -q --no-deps -e . >/dev/null
+	@# the build backend's notices go to a log, shown only if the install fails
+	@$(PY) -m pip install -q --no-deps -e . >$(VENV)/.develop.log 2>&1 || { cat $(VENV)/.develop.log; exit 1; }
 
 demo: install
 	$(VENV)/bin/flywheel models pull smollm2
