@@ -23,6 +23,7 @@ from flywheel.errors import FlywheelError
 from flywheel.evals import ifeval
 from flywheel.judges.attributes import ATTRIBUTES, aggregate
 from flywheel.judges.verifiers import verify
+from flywheel.stages.asker import even_batches
 from flywheel.stages.common import Context, log, read_prompt_file, run_once, section
 from flywheel.stages.roles import engines, generator, initial_model, model_dir, reward_model
 from flywheel.stages.training import stage_names
@@ -65,8 +66,8 @@ def suite_settings(ctx: Context) -> dict[str, Any]:
 def _answers(ctx: Context, model_uri: str, prompts: list[dict]) -> list[str]:
     pool = engines(ctx).chat(model_dir(ctx, model_uri))
     sampling = {"temperature": 0.0, "max_tokens": ctx.cfg.eval.max_tokens}
-    size = max(1, ctx.cfg.engine.batch_size)
-    calls = [([p["messages"] for p in prompts[i : i + size]], sampling, 1) for i in range(0, len(prompts), size)]
+    batches = even_batches(prompts, ctx.cfg.engine.batch_size, ctx.cfg.engine.num_actors)
+    calls = [([p["messages"] for p in b], sampling, 1) for b in batches]
     return [t[0] for out in pool.run("chat", calls) for t in out["texts"]]
 
 
@@ -116,8 +117,8 @@ def win_rate(cand: list[dict], base: list[dict]) -> list[float]:
     ]
 
 
-def model_results(ctx: Context, model: dict, rm: dict, suites: dict[str, list[dict]]) -> tuple[str, dict]:
-    """``(results URI, results)`` of one model, computed once per (model, suites, judge) and stored."""
+def results_uri(ctx: Context, model: dict, rm: dict, suites: dict[str, list[dict]]) -> str:
+    """Where one model's results are stored: keyed by (model, suites, settings, judge, weights)."""
     key = fingerprint(
         "eval",
         model["uri"],
@@ -127,20 +128,40 @@ def model_results(ctx: Context, model: dict, rm: dict, suites: dict[str, list[di
         {k: [p["id"] for p in v] for k, v in suites.items()},
         dict(ctx.cfg.judges.weights),
     )
-    uri = ctx.store.uri("evals", key, "results.json")
-    if ctx.store.exists(uri):
-        return uri, ctx.store.read_json(uri)
-    log.info("evaluate: %s on %s", model["id"], ", ".join(f"{len(v)} {k}" for k, v in suites.items()))
-    flat = [p for name in ("if", "math", "reward") for p in suites[name]]
-    texts = _answers(ctx, model["uri"], flat)
-    answers, i = {}, 0
-    for name in ("if", "math", "reward"):
-        answers[name], i = texts[i : i + len(suites[name])], i + len(suites[name])
-    results: dict[str, Any] = score_answers(suites, answers)
-    results["reward"] = _rewards(ctx, rm["uri"], suites["reward"], answers["reward"])
-    results["model"] = {"uri": model["uri"], "id": model["id"]}
-    ctx.store.write_json(uri, results)
-    return uri, results
+    return ctx.store.uri("evals", key, "results.json")
+
+
+def evaluate_models(
+    ctx: Context, models: list[dict], rm: dict, suites: dict[str, list[dict]]
+) -> list[tuple[str, dict]]:
+    """``(results URI, results)`` of each model, computed once per (model, suites, judge) and stored.
+
+    Every model not yet evaluated answers first, then the reward model scores them all: the chat and reward
+    engines take turns on the same cores, so this order starts each kind once instead of once per model.
+    """
+    uris = [results_uri(ctx, m, rm, suites) for m in models]
+    fresh: dict[str, tuple[dict, dict, list[str]]] = {}  # uri -> (model, results so far, reward-suite answers)
+    for model, uri in zip(models, uris):
+        if uri in fresh or ctx.store.exists(uri):
+            continue
+        log.info("evaluate: %s on %s", model["id"], ", ".join(f"{len(v)} {k}" for k, v in suites.items()))
+        flat = [p for name in ("if", "math", "reward") for p in suites[name]]
+        texts = _answers(ctx, model["uri"], flat)
+        answers, i = {}, 0
+        for name in ("if", "math", "reward"):
+            answers[name], i = texts[i : i + len(suites[name])], i + len(suites[name])
+        scored: dict[str, Any] = dict(score_answers(suites, answers))
+        fresh[uri] = (model, scored, answers["reward"])
+    for uri, (model, results, reward_answers) in fresh.items():
+        results["reward"] = _rewards(ctx, rm["uri"], suites["reward"], reward_answers)
+        results["model"] = {"uri": model["uri"], "id": model["id"]}
+        ctx.store.write_json(uri, results)
+    return [(uri, fresh[uri][1] if uri in fresh else ctx.store.read_json(uri)) for uri in uris]
+
+
+def model_results(ctx: Context, model: dict, rm: dict, suites: dict[str, list[dict]]) -> tuple[str, dict]:
+    """``(results URI, results)`` of one model (see :func:`evaluate_models`)."""
+    return evaluate_models(ctx, [model], rm, suites)[0]
 
 
 def run(ctx: Context) -> dict:
@@ -152,8 +173,9 @@ def run(ctx: Context) -> dict:
         metrics: dict[str, float] = {f"{k}_prompts": float(len(v)) for k, v in suites.items()}
         outputs: dict[str, Any] = {}
         results: dict[str, dict] = {}
-        for role, model in roles.items():
-            uri, results[role] = model_results(ctx, model, rm, suites)
+        for (role, model), (uri, results[role]) in zip(
+            roles.items(), evaluate_models(ctx, list(roles.values()), rm, suites)
+        ):
             outputs[role] = {"uri": uri, "model": model["id"]}
             metrics.update({f"{role}_{k}": v for k, v in summarize(results[role]).items()})
         metrics["win_rate"] = fmean(win_rate(results["candidate"]["reward"], results["generator"]["reward"]))

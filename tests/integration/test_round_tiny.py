@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -252,3 +253,13 @@ def test_the_console_shows_progress_not_library_noise_and_names_its_log(resumed_
     assert "RayTrainWorker" in logged  # the workers' own lines are in the log file ...
     worker_progress = [ln for ln in logged.splitlines() if "flywheel-progress" in ln]
     assert worker_progress and len(worker_progress) == len(set(worker_progress))  # ... each of them once
+
+
+def test_evaluate_answers_with_every_model_before_the_judge_scores_them(resumed_run):
+    # the chat and reward engines take turns on the same cores: round 1 evaluates the candidate and the initial
+    # model, so it starts two chat pools and then one reward pool (not chat, reward, chat, reward)
+    first = open(resumed_run["first_log"]).read().splitlines()[0]
+    logged = open(first.removeprefix("flywheel: full log in ").removesuffix(" (-v prints it here)")).read()
+    body = logged[logged.index("round 1: evaluate starting") :]
+    body = body[: body.index("round 1: promote starting")]
+    assert re.findall(r"starting \d+ (chat|reward) engine", body) == ["chat", "chat", "reward"], body[-3000:]
