@@ -46,14 +46,17 @@ def bench_pool(model_dir: str, prompts: list[list[dict]], args) -> dict:
         kv_cache_gb=1.0,
         enforce_eager=True,
         prefix_caching={"default": None, "on": True, "off": False}[args.prefix_caching],
+        fast_top_p=args.fast_top_p == "on",
     )
     t = time.perf_counter()
     pool = EnginePool(
         ChatEngine, spec, num_actors=args.actors, cpus_per_actor=args.cores / args.actors, allocator=args.allocator
     )
     start_s = time.perf_counter() - t
-    sampling = {"temperature": 0.0, "max_tokens": args.max_tokens}
-    size = -(-len(prompts) // (args.actors * args.requests_per_actor))
+    sampling = {"temperature": args.temperature, "max_tokens": args.max_tokens}
+    if args.temperature > 0:
+        sampling.update(top_p=args.top_p, **({"top_k": args.top_k} if args.top_k > 0 else {}))
+    size = args.batch or -(-len(prompts) // (args.actors * args.requests_per_actor))
     jobs = [(i, (prompts[s : s + size], sampling, 1)) for i, s in enumerate(range(0, len(prompts), size))]
     tokens = 0
 
@@ -100,6 +103,16 @@ def main() -> None:
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--actors", type=int, default=2)
     p.add_argument("--requests-per-actor", type=int, default=1, help="prompts are split into actors * this requests")
+    p.add_argument(
+        "--batch",
+        default="0",
+        help="sequences per request (what engine.batch_size sets); a comma list times each in turn; 0: from "
+        "--requests-per-actor",
+    )
+    p.add_argument("--temperature", type=float, default=0.0, help="0: greedy (the evaluate stage's decoding)")
+    p.add_argument("--top-p", type=float, default=1.0, help="with --temperature > 0 (the SDG stages use 0.95)")
+    p.add_argument("--top-k", type=int, default=-1, help="with --temperature > 0; -1: off")
+    p.add_argument("--fast-top-p", default="on", help="engine.fast_top_p: on | off; a comma list times each in turn")
     p.add_argument("--dtype", default="bfloat16", help="vLLM dtype")
     p.add_argument(
         "--allocator",
@@ -120,18 +133,26 @@ def main() -> None:
         model_dir = pull_smollm2(os.path.expanduser("~/.cache/flywheel"))
     prompts = bench_prompts(args.prompts)
     pools = {}
-    for allocator in args.allocator.split(","):  # several: one pool after another, same prompts, same run
-        args_one = argparse.Namespace(**{**vars(args), "allocator": allocator})
-        pool = pools[allocator] = bench_pool(model_dir, prompts, args_one)
+    arms = [
+        (allocator, int(batch), fast)
+        for allocator in args.allocator.split(",")
+        for batch in args.batch.split(",")
+        for fast in args.fast_top_p.split(",")
+    ]
+    for i, (allocator, batch, fast) in enumerate(arms):  # one pool after another, same prompts, same run
+        args_one = argparse.Namespace(**{**vars(args), "allocator": allocator, "batch": batch, "fast_top_p": fast})
+        label = f"{i}: {allocator}, batch {batch or 'auto'}, fast top-p {fast}"
+        pool = pools[label] = bench_pool(model_dir, prompts, args_one)
         print(
-            f"engine pool ({args.actors} vLLM actors, {args.dtype}, allocator {allocator}, prefix caching "
-            f"{args.prefix_caching}): {pool['tokens']:6d} tok in {pool['seconds']:6.1f} s = {pool['tok_s']:7.1f} "
-            f"tok/s  (engine start {pool['start_s']:.1f} s, not timed)",
+            f"engine pool ({args.actors} vLLM actors, {args.dtype}, allocator {allocator}, sequences per request "
+            f"{batch or 'auto'}, temperature {args.temperature}, top-p {args.top_p}, fast top-p {fast}, prefix "
+            f"caching {args.prefix_caching}): {pool['tokens']:6d} tok in {pool['seconds']:6.1f} s = "
+            f"{pool['tok_s']:7.1f} tok/s  (engine start {pool['start_s']:.1f} s, not timed)",
             flush=True,
         )
     if len(pools) > 1:
         first = next(iter(pools))
-        print(", ".join(f"{a} / {first} = {p['tok_s'] / pools[first]['tok_s']:.3f}x" for a, p in pools.items()))
+        print(", ".join(f"[{a}] / [{first}] = {p['tok_s'] / pools[first]['tok_s']:.3f}x" for a, p in pools.items()))
     if args.skip_hf:
         return
     hf = bench_transformers(model_dir, prompts, args)

@@ -93,10 +93,15 @@ class EngineConfig:
     # vLLM's automatic prefix caching of chat engines (shared templates, the k samples of one prompt); null = vLLM's
     # default for the model and device (on for decoder chat models on x86 CPUs and on GPUs)
     prefix_caching: bool | None = None
+    # CPU engines: top-p masked from the most probable tokens instead of a sort of the whole vocabulary at
+    # every step (the same tokens kept; 1.7-2.3x on sampled decoding, docs/benchmarks.md); false: vLLM's own
+    fast_top_p: bool = True
     # memory allocator of the engine actors: system (glibc) | jemalloc (the one Ray ships) | auto (jemalloc
     # on Linux where Ray ships it); see flywheel.hardware.allocator_env and docs/benchmarks.md
     allocator: str = "auto"
-    batch_size: int = 64  # prompts per request to one actor
+    # sequences per request to one actor (a stage sampling k answers a prompt sends batch_size // k prompts):
+    # on CPU, decode throughput grows with the batch until the KV cache is full (docs/benchmarks.md)
+    batch_size: int = 64
     max_retries: int = 2
     metrics: bool = False  # vLLM engine metrics (tokens, queue, KV cache) as Ray metrics, for dashboards/
 

@@ -39,6 +39,7 @@ class EngineSpec:
     on_gpu: bool = False
     metrics: bool = False  # export vLLM's engine metrics (tokens, queue, KV cache) as Ray metrics
     prefix_caching: bool | None = None  # chat engines only; None = vLLM's default for the model and device
+    fast_top_p: bool = True  # CPU chat engines: top-p masked without sorting the vocabulary (same tokens kept)
 
 
 def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
@@ -54,6 +55,7 @@ def engine_spec(model_dir: str, engine: Any, seed: int) -> EngineSpec:
         on_gpu=engine.gpus_per_actor > 0,
         metrics=engine.metrics,
         prefix_caching=engine.prefix_caching,
+        fast_top_p=engine.fast_top_p,
     )
 
 
@@ -109,11 +111,40 @@ def _set_cpu_env(spec: EngineSpec) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(spec.kv_cache_gb))))
 
 
+def patch_top_p() -> bool:
+    """Route vLLM's top-p mask through :func:`flywheel.engines.sampling.nucleus_mask` in this process.
+
+    Only batches with top-p and without top-k on a CPU take the new path; everything else, and a vLLM whose
+    sampler module has moved, keeps vLLM's own code. Returns whether the patch is in place.
+    """
+    from flywheel.engines.sampling import nucleus_mask
+
+    try:
+        from vllm.v1.sample.ops import topk_topp_sampler as ops
+    except ImportError:
+        return False
+    original = getattr(ops, "apply_top_k_top_p", None)
+    if original is None:
+        return False
+    if getattr(original, "flywheel_nucleus", False):
+        return True
+
+    def apply_top_k_top_p(logits: Any, k: Any, p: Any) -> Any:
+        if p is None or k is not None or logits.device.type != "cpu":
+            return original(logits, k, p)
+        return nucleus_mask(logits, p, wide=lambda rows, pp: original(rows, None, pp))
+
+    apply_top_k_top_p.flywheel_nucleus = True  # type: ignore[attr-defined]
+    ops.apply_top_k_top_p = apply_top_k_top_p
+    return True
+
+
 class ChatEngine:
     """One vLLM engine producing chat completions."""
 
     def __init__(self, spec: EngineSpec):
         _set_cpu_env(spec)
+        self.fast_top_p = patch_top_p() if spec.fast_top_p and not spec.on_gpu else False
         from vllm import LLM
 
         self.spec = spec

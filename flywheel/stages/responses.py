@@ -71,7 +71,8 @@ def run(ctx: Context) -> dict:
                 return rows
 
             sub = fp if len(models) == 1 else f"{fp}/model-{m}"
-            batches = even_batches(prompts, ctx.cfg.engine.batch_size, ctx.cfg.engine.num_actors)
+            # engine.batch_size counts sequences: each prompt here is sampled k times
+            batches = even_batches(prompts, max(1, ctx.cfg.engine.batch_size // k), ctx.cfg.engine.num_actors)
             out, mm = map_parts(
                 ctx,
                 "responses",
