@@ -80,3 +80,18 @@ def evaluate(
     for key, hits in sorted(groups.items()):
         metrics[f"accuracy_by_source/{key}"] = sum(hits) / len(hits)
     return metrics, scored
+
+
+def accuracy_line(metrics: Mapping[str, float]) -> str:
+    """One console line of :func:`evaluate`'s metrics: overall accuracy, then each category with its pairs.
+
+    >>> accuracy_line({"accuracy/all": 0.75, "pairs/all": 4, "accuracy/chat": 1.0, "pairs/chat": 2,
+    ...                "accuracy/hard": 0.5, "pairs/hard": 2})
+    'pairwise accuracy 0.750 on 4 pairs (chat 1.000 of 2, hard 0.500 of 2)'
+    """
+    cats = sorted(k.split("/", 1)[1] for k in metrics if k.startswith("accuracy/") and k != "accuracy/all")
+    parts = ", ".join(f"{c} {metrics[f'accuracy/{c}']:.3f} of {int(metrics.get(f'pairs/{c}', 0))}" for c in cats)
+    head = (
+        f"pairwise accuracy {metrics.get('accuracy/all', float('nan')):.3f} on {int(metrics.get('pairs/all', 0))} pairs"
+    )
+    return f"{head} ({parts})" if parts else head

@@ -156,7 +156,7 @@ def evaluate_models(
             :func:`flywheel.reward.sources.read_reward_rows` reads; a directory gives its ``validation`` split.
         storage_options: passed to fsspec for a remote source.
     """
-    from flywheel.reward.accuracy import evaluate
+    from flywheel.reward.accuracy import accuracy_line, evaluate
     from flywheel.reward.pairs import load_pairs
     from flywheel.reward.sources import read_reward_rows
 
@@ -178,5 +178,5 @@ def evaluate_models(
             for row in scored:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         results[name] = metrics
-        log.info("reward eval %s: %s", name, {k: round(v, 4) for k, v in metrics.items() if k.startswith("accuracy")})
+        log.info("reward eval %s: %s", name, accuracy_line(metrics))
     return results

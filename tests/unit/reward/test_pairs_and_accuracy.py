@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flywheel.reward.accuracy import conversations_of, evaluate
+from flywheel.reward.accuracy import accuracy_line, conversations_of, evaluate
 from flywheel.reward.pairs import helpsteer_pairs, preference_pairs
 
 
@@ -106,3 +106,18 @@ def test_accuracy_by_category_with_a_fake_scorer():
     first = scored[0]
     assert first["reward_chosen"] == pytest.approx(0.3) and first["reward_rejected"] == pytest.approx(0.6)
     assert first["scores_chosen"]["helpfulness"] == 1.0
+
+
+def test_accuracy_line_names_the_overall_accuracy_and_each_category_with_its_pairs():
+    metrics = {
+        "accuracy/all": 0.6413,
+        "pairs/all": 92,
+        "accuracy/reasoning": 0.7778,
+        "pairs/reasoning": 45,
+        "accuracy/chat": 0.36,
+        "pairs/chat": 25,
+        "accuracy_by_source/chat/math": 0.25,
+        "score_seconds": 12.0,
+    }
+    assert accuracy_line(metrics) == "pairwise accuracy 0.641 on 92 pairs (chat 0.360 of 25, reasoning 0.778 of 45)"
+    assert accuracy_line({"accuracy/all": 1.0, "pairs/all": 3}) == "pairwise accuracy 1.000 on 3 pairs"
