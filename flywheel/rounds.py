@@ -240,6 +240,25 @@ def compute_seconds(manifest: dict) -> float:
     return float(manifest.get("seconds") or 0.0)
 
 
+# The generation stages, and the one whose batches are full (k samples of every prompt in one stream): the
+# round's own measure of what its engines decode at full batch, against which the others are reported.
+GENERATION_STAGES = ("prompts", "dialogues", "responses")
+FULL_BATCH_STAGE = "responses"
+
+
+def generation_shares(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each generation stage's tokens/s and its share of the full-batch stage's (``metrics``: stage -> metrics).
+
+    Stages that did not run (or generated nothing) are left out; shares need the full-batch stage's rate.
+    """
+    rates = {s: float(metrics[s]["tokens_per_s"]) for s in GENERATION_STAGES if metrics.get(s, {}).get("tokens_per_s")}
+    out = {f"gen/{s}_tokens_per_s": round(r, 2) for s, r in rates.items()}
+    full = rates.get(FULL_BATCH_STAGE)
+    if full:
+        out.update({f"gen/{s}_share": round(r / full, 3) for s, r in rates.items()})
+    return out
+
+
 def finish_round(
     rt: Run, round_idx: int, started: float, status_: str = "FINISHED", fixed: dict[str, float] | None = None
 ) -> dict:
@@ -257,6 +276,8 @@ def finish_round(
     }
     if not fresh:
         summary["overhead_share"] = 0.0
+    shares = generation_shares({m["stage"]: m.get("metrics", {}) for m in fresh if m.get("stage")})
+    summary.update(shares)
     log.info(
         "round %d: %.0fs wall, overhead %.0f%%: engine starts %.0fs, training start %.0fs, model loads %.0fs, "
         "orchestration %.0fs (%d stages ran)",
@@ -269,6 +290,18 @@ def finish_round(
         summary["fixed/orchestration_seconds"],
         len(fresh),
     )
+    full = f"gen/{FULL_BATCH_STAGE}_tokens_per_s"
+    if f"gen/{FULL_BATCH_STAGE}_share" in shares:
+        others = [s for s in GENERATION_STAGES if s != FULL_BATCH_STAGE and f"gen/{s}_share" in shares]
+        log.info(
+            "round %d generation: %s %.0f tok/s at full batch%s",
+            round_idx,
+            FULL_BATCH_STAGE,
+            shares[full],
+            "".join(
+                f"; {s} {shares[f'gen/{s}_tokens_per_s']:.0f} ({shares[f'gen/{s}_share']:.2f} of it)" for s in others
+            ),
+        )
     if rt.tracker is not None:
         rt.tracker.log_round_metrics(round_idx, summary)
         rt.tracker.end_round(round_idx, status_)
