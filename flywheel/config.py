@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,25 @@ class Config:
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+
+
+def round_seed(seed: int, round_idx: int) -> int:
+    """A configured seed as round ``round_idx`` uses it: as given in round 1 (and the run-level round 0),
+    offset by one for each round after, so every round draws its own prompts, samples and selections -- a round
+    whose generator was held (the same model as the round before) does not repeat that round's data."""
+    return seed + max(0, round_idx - 1)
+
+
+def round_config(cfg: Config, round_idx: int) -> Config:
+    """``cfg`` with the seeds of the synthetic data (``sdg.seed``) and of the judges' selections
+    (``judges.seed``) as round ``round_idx`` uses them (:func:`round_seed`); round 1 gets ``cfg`` itself."""
+    if round_idx <= 1:
+        return cfg
+    return replace(
+        cfg,
+        sdg=replace(cfg.sdg, seed=round_seed(cfg.sdg.seed, round_idx)),
+        judges=replace(cfg.judges, seed=round_seed(cfg.judges.seed, round_idx)),
+    )
 
 
 def _load_yaml(path: str, seen: tuple[str, ...] = ()) -> Any:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel import costs, runlock
-from flywheel.config import Config, load_config, to_dict
+from flywheel.config import Config, load_config, round_config, to_dict
 from flywheel.engines.cache import EngineCache
 from flywheel.errors import FlywheelError
 from flywheel.stages import datasets, dialogues, evaluate, judge, promote, prompts, responses, reward, training
@@ -73,7 +73,11 @@ class Run:
             raise FlywheelError(f"round must be >= 1, got {round_idx}")
         if round_idx not in self.contexts:
             self.contexts[round_idx] = Context(
-                cfg=self.cfg, store=self.store, round=round_idx, engines=self.engines, tracker=self.tracker
+                cfg=round_config(self.cfg, round_idx),
+                store=self.store,
+                round=round_idx,
+                engines=self.engines,
+                tracker=self.tracker,
             )
         return self.contexts[round_idx]
 

@@ -23,11 +23,12 @@ class EngineCache:
     def __init__(self, engine: Any, ray_cfg: Any, seed: int):
         """``engine``: :class:`flywheel.config.EngineConfig`; ``ray_cfg``: :class:`flywheel.config.RayConfig`."""
         self.engine, self.ray_cfg, self.seed = engine, ray_cfg, seed
-        self.pools: dict[str, tuple[str, EnginePool]] = {}
+        self.pools: dict[str, tuple[tuple[str, int], EnginePool]] = {}
 
-    def _pool(self, kind: str, model_dir: str, num_actors: int):
+    def _pool(self, kind: str, model_dir: str, num_actors: int, seed: int | None = None):
+        seed = self.seed if seed is None else seed
         held = self.pools.get(kind)
-        if held and held[0] == model_dir:
+        if held and held[0] == (model_dir, seed):
             return held[1]
         self.release(kind)
         ensure_ray(self.ray_cfg.address, self.ray_cfg.num_cpus)
@@ -38,7 +39,7 @@ class EngineCache:
         t0 = time.perf_counter()
         pool = EnginePool(
             cls,
-            engine_spec(model_dir, e, self.seed),
+            engine_spec(model_dir, e, seed),
             num_actors=num_actors,
             cpus_per_actor=e.cpus_per_actor,
             gpus_per_actor=e.gpus_per_actor,
@@ -47,7 +48,7 @@ class EngineCache:
             allocator=e.allocator,
         )
         costs.add("engine_start", time.perf_counter() - t0)  # the pool returns once every actor is ready
-        self.pools[kind] = (model_dir, pool)
+        self.pools[kind] = ((model_dir, seed), pool)
         return pool
 
     def _make_room(self, kind: str, cpus: float, gpus: float) -> None:
@@ -63,8 +64,9 @@ class EngineCache:
         for k in others:
             self.release(k)
 
-    def chat(self, model_dir: str):
-        return self._pool("chat", model_dir, self.engine.num_actors)
+    def chat(self, model_dir: str, seed: int | None = None):
+        """The chat pool on ``model_dir`` whose engines sample with ``seed`` (default: the run's seed)."""
+        return self._pool("chat", model_dir, self.engine.num_actors, seed)
 
     def reward(self, model_dir: str):
         # as many scorers as chat engines: scoring is split into independent batches, and one actor on

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from flywheel.config import round_seed
 from flywheel.engines.cache import EngineCache
 from flywheel.errors import FlywheelError
 from flywheel.models import build_tiny_causal_lm, check_model_dir, pull_smollm2, smollm2_tokenizer
@@ -21,6 +22,12 @@ def engines(ctx: Context) -> EngineCache:
     if ctx.engines is None:
         ctx.engines = EngineCache(ctx.cfg.engine, ctx.cfg.ray, ctx.cfg.run.seed)
     return ctx.engines
+
+
+def sampling_seed(ctx: Context) -> int:
+    """The seed of this round's chat engines: the run's seed offset by the round (:func:`round_seed`), so a
+    round whose generator was held samples anew instead of repeating the round before."""
+    return round_seed(ctx.cfg.run.seed, ctx.round)
 
 
 def model_dir(ctx: Context, uri: str, what: str = "model") -> str:

@@ -27,6 +27,10 @@ def test_reward_pool_starts_when_chat_pool_holds_every_core(tiny_policy_dir, tin
             "chat", [(0, ([[{"role": "user", "content": "hi"}]], {"max_tokens": 4}))], lambda i, r: out.update({i: r})
         )
         assert out[0]["texts"][0][0] is not None
+        # the same model and seed: the pool held, not restarted
+        assert cache.chat(tiny_policy_dir) is chat and cache.chat(tiny_policy_dir, seed=0) is chat
+        reseeded = cache.chat(tiny_policy_dir, seed=1)  # a later round's sampling seed: engines of its own
+        assert reseeded is not chat and cache.pools["chat"][0] == (tiny_policy_dir, 1)
         reward = cache.reward(tiny_reward_dir)  # would wait forever for a free core without making room
         scored = {}
         reward.map(
