@@ -34,11 +34,13 @@ class FakeEngines:
     def __init__(self):
         self.judge = ScriptedJudge()
         self.released = []
+        self.seeds = []
 
     def release(self, kind=None):
         self.released.append(kind)
 
-    def chat(self, model_dir):
+    def chat(self, model_dir, seed=None):
+        self.seeds.append(seed)
         return self.judge
 
 
@@ -81,7 +83,7 @@ def test_llm_judge_keeps_pairs_both_orders_agree_on(tmp_path):
     ]
     assert pairs[0]["judge"] == "llm_judge" and (pairs[0]["reward_chosen"], pairs[0]["reward_rejected"]) == (0.5, 1.0)
     assert metrics["llm/seen"] == 2 and metrics["llm/kept"] == 1 and metrics["llm/skipped/position_bias"] == 1
-    assert ctx.engines.released == ["reward"]
+    assert ctx.engines.released == ["reward"] and ctx.engines.seeds == [cfg.run.seed]  # round 1: the run's seed
     verdicts = list(read_output(ctx, {"stage": "judge", "outputs": outputs}, "llm_verdicts"))
     assert len(verdicts) == 2 and all("[[" in v["text_ab"] and "[[" in v["text_ba"] for v in verdicts)
 
