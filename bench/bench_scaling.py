@@ -9,6 +9,9 @@ it, and a plot (round time and the stages that scale, against N) written next to
 
     flock /tmp/flywheel-heavy.lock .venv/bin/python bench/bench_scaling.py --out /tmp/scaling   # ~2.5 h, 2 cores
     .venv/bin/python bench/bench_scaling.py --config configs/tiny.yaml --prompts 4,8,16 --out /tmp/s   # minutes
+
+``--set KEY=VALUE`` (repeatable) overrides the config of every round: ``--set models.reward=PATH`` judges with one
+already trained reward model instead of training it again in every root (the stage then only evaluates it).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> dict:
     return {"intercept": a, "slope": b, "deviations": dev, "max_abs_deviation": max(abs(d) for d in dev)}
 
 
-def run_round(config: str, n: int, root: str, log_path: str) -> dict:
+def run_round(config: str, n: int, root: str, log_path: str, overrides: Sequence[str] = ()) -> dict:
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "flywheel"),
         "iterate",
@@ -72,6 +75,7 @@ def run_round(config: str, n: int, root: str, log_path: str) -> dict:
         config,
         f"generation.response_prompts={n}",
         f"run.root={root}",
+        *overrides,
     ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -115,16 +119,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="configs/local.yaml")
     p.add_argument("--prompts", default="100,200,400", help="answered prompts per round, comma-separated")
     p.add_argument("--out", required=True, help="directory for the run roots, consoles, results.json and plot")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every round (repeatable), e.g. models.reward=PATH to reuse one trained judge",
+    )
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.prompts.split(",")]
     os.makedirs(args.out, exist_ok=True)
     results = []
     for n in sizes:
-        r = run_round(args.config, n, os.path.join(args.out, f"root-{n}"), os.path.join(args.out, f"console-{n}.log"))
+        root, log = os.path.join(args.out, f"root-{n}"), os.path.join(args.out, f"console-{n}.log")
+        r = run_round(args.config, n, root, log, args.set)
         print(json.dumps(r), flush=True)
         results.append(r)
     fit = linear_fit([r["prompts"] for r in results], [r["round_seconds"] for r in results])
-    report = {"config": args.config, "results": results, "fit": fit}
+    report = {"config": args.config, "overrides": args.set, "results": results, "fit": fit}
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(report, f, indent=1)
     plot(results, fit, os.path.join(args.out, "scaling.png"))
