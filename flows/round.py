@@ -56,3 +56,17 @@ def iterate_flow(first: int = 1, last: int = 1, config: str | None = None, overr
         _ITERATING["n"] -= 1
         close_all()
     return decisions
+
+
+def iterate(first: int, last: int, config: str | None, overrides: list[str]) -> dict:
+    """:func:`iterate_flow` as the CLI runs it: SIGTERM between stages (Prefect's ``TerminationSignal``) stops
+    the run the way it does inside a stage (:class:`flywheel.errors.Terminated`), with one line, not a traceback."""
+    from prefect.exceptions import TerminationSignal
+
+    from flywheel.errors import Terminated
+
+    try:
+        return iterate_flow(first=first, last=last, config=config, overrides=overrides)
+    except TerminationSignal:
+        Terminated.received = True
+        raise Terminated() from None

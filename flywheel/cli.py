@@ -91,9 +91,9 @@ def cmd_iterate(args) -> int:
             os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
             if not args.verbose:  # a failed task is reported once, by flywheel, in one line
                 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-            from flows.round import iterate_flow
+            from flows.round import iterate
 
-            iterate_flow(first=first, last=last, config=args.config, overrides=list(args.overrides))
+            iterate(first, last, args.config, list(args.overrides))
     finally:
         if not args.verbose:  # Ray prints its deduplicated worker lines when it stops: into the log file
             from flywheel.engines.pool import stop_ray

@@ -16,7 +16,7 @@ from typing import Any
 from flywheel import costs, runlock
 from flywheel.config import Config, load_config, round_config, to_dict
 from flywheel.engines.cache import EngineCache
-from flywheel.errors import FlywheelError
+from flywheel.errors import FlywheelError, stop_on_sigterm
 from flywheel.stages import datasets, dialogues, evaluate, judge, promote, prompts, responses, reward, training
 from flywheel.stages.common import Context
 from flywheel.store import Store
@@ -130,6 +130,7 @@ def run_stage(rt: Run, round_idx: int, name: str) -> dict:
     """Run one stage of a round (skipped if already done); run-level stages run as round 0. Returns a summary."""
     if name not in _RUN:
         raise FlywheelError(f"unknown stage {name!r}; stages: {', '.join(RUN_STAGES + STAGES)}")
+    stop_on_sigterm()  # a Prefect flow run puts its own handler in: SIGTERM must stop the run, not be retried
     if name in RUN_STAGES:
         round_idx = 0
     elif round_idx < 1:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flywheel.errors import FlywheelError, Terminated
+from flywheel.errors import FlywheelError, stop_on_sigterm
 from flywheel.hardware import allocator_env
 
 log = logging.getLogger(__name__)
@@ -38,18 +36,12 @@ def ensure_ray(address: str = "local", num_cpus: int | None = None) -> None:
         # warns when it is missing) and shows actors and jobs; on 127.0.0.1, on the next free port from 8265
         kwargs.update(num_cpus=num_cpus or os.cpu_count(), dashboard_host="127.0.0.1")
     ray.init(**kwargs)
-    if threading.current_thread() is threading.main_thread():
-        # ray.init's own SIGTERM handler calls sys.exit inside whatever Ray call is waiting, which ends in an
-        # abort (exit 134) with no word said; stop the way Ctrl-C does instead
-        signal.signal(signal.SIGTERM, _terminate)
+    # ray.init's own SIGTERM handler calls sys.exit inside whatever Ray call is waiting, which ends in an
+    # abort (exit 134) with no word said; stop the way Ctrl-C does instead
+    stop_on_sigterm()
     # Ray Train's helper actors look the cluster up by address; name ours so a second Ray on the machine
     # (another run, a test) is never picked by mistake.
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    Terminated.received = True
-    raise Terminated()
 
 
 def stop_ray() -> None:

@@ -40,15 +40,20 @@ def task_options(stage: str) -> dict[str, Any]:
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a failed stage unless it failed on bad input or config (a FlywheelError): that retries the same."""
-    from flywheel.errors import FlywheelError
+    """Retry a stage that failed on a transient error; never one that failed on bad input or config (a
+    FlywheelError: that retries the same) nor one stopped by a signal (Ctrl-C, SIGTERM: the run is stopping)."""
+    from flywheel.errors import FlywheelError, Terminated
 
+    if Terminated.received:
+        return False
     try:
         state.result()
     except FlywheelError:
         return False
-    except BaseException:
+    except Exception:
         return True
+    except BaseException:  # KeyboardInterrupt, SystemExit, Prefect's TerminationSignal
+        return False
     return True
 
 

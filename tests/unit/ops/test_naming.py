@@ -32,3 +32,18 @@ def test_bad_input_is_not_retried_but_io_errors_are():
     assert retry_transient(None, None, _State(FlywheelError("x.jsonl:3: corrupt JSONL"))) is False
     assert retry_transient(None, None, _State(ConnectionResetError("s3"))) is True
     assert retry_transient(None, None, _State(OSError("timeout"))) is True
+
+
+def test_a_stage_stopped_by_a_signal_is_not_retried():
+    from prefect.exceptions import TerminationSignal
+
+    from flywheel.errors import Terminated
+
+    assert retry_transient(None, None, _State(KeyboardInterrupt())) is False
+    assert retry_transient(None, None, _State(TerminationSignal(15))) is False
+    assert retry_transient(None, None, _State(SystemExit(1))) is False
+    try:
+        Terminated.received = True  # the signal came; the stage then failed on whatever it interrupted
+        assert retry_transient(None, None, _State(ConnectionResetError("s3"))) is False
+    finally:
+        Terminated.received = False
