@@ -21,7 +21,7 @@ from flywheel.sdg.pipelines import pick_openers, role_play
 from flywheel.sdg.rows import prompt_id
 from flywheel.stages.asker import StepAsker, sampling_hash
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
-from flywheel.stages.roles import engines, generator, model_dir, sampling_seed
+from flywheel.stages.roles import chat_pool, generator
 
 
 def run(ctx: Context) -> dict:
@@ -38,7 +38,7 @@ def run(ctx: Context) -> dict:
             ctx,
             "dialogues",
             fp,
-            lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator"), seed=sampling_seed(ctx)),
+            lambda: chat_pool(ctx, gen["uri"], "generator"),
             samplings,
             eng.batch_size,
             eng.num_actors,

@@ -25,7 +25,7 @@ from flywheel.judges.attributes import ATTRIBUTES, aggregate
 from flywheel.judges.verifiers import verify
 from flywheel.stages.asker import even_batches
 from flywheel.stages.common import Context, log, read_prompt_file, run_once, section
-from flywheel.stages.roles import engines, generator, initial_model, model_dir, reward_model, sampling_seed
+from flywheel.stages.roles import chat_pool, engines, generator, initial_model, model_dir, reward_model
 from flywheel.stages.training import stage_names
 from flywheel.store import fingerprint
 
@@ -64,7 +64,7 @@ def suite_settings(ctx: Context) -> dict[str, Any]:
 
 
 def _answers(ctx: Context, model_uri: str, prompts: list[dict]) -> list[str]:
-    pool = engines(ctx).chat(model_dir(ctx, model_uri), seed=sampling_seed(ctx))
+    pool = chat_pool(ctx, model_uri)
     sampling = {"temperature": 0.0, "max_tokens": ctx.cfg.eval.max_tokens}
     batches = even_batches(prompts, ctx.cfg.engine.batch_size, ctx.cfg.engine.num_actors)
     calls = [([p["messages"] for p in b], sampling, 1) for b in batches]

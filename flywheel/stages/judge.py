@@ -19,7 +19,7 @@ from flywheel.judges.llm_select import judge_requests, pairwise_select
 from flywheel.judges.select import group_by_prompt
 from flywheel.judges.verifiers import verify
 from flywheel.stages.common import Context, batched, map_parts, read_output, run_once, section, write_parts
-from flywheel.stages.roles import engines, generator, model_dir, reward_model, sampling_seed
+from flywheel.stages.roles import chat_pool, engines, generator, model_dir, reward_model
 
 
 def judge_model(ctx: Context) -> dict:
@@ -47,7 +47,7 @@ def llm_judge(ctx: Context, fp: str, scored: list[dict]) -> tuple[dict, dict]:
     judge = judge_model(ctx)
     requests, rstats = judge_requests(undecided(scored), jc.judge_pairs_per_prompt, jc.seed)
     engines(ctx).release("reward")  # the cores go to the judge's engines
-    pool = engines(ctx).chat(model_dir(ctx, judge["uri"], "judge model"), seed=sampling_seed(ctx))
+    pool = chat_pool(ctx, judge["uri"], "judge model")
     sampling = section(ctx.cfg.generation.answer_sampling)
 
     def make_rows(batch: list[dict], out: dict) -> list[dict]:

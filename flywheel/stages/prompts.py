@@ -46,7 +46,7 @@ from flywheel.sdg.quality import ExactDeduper, NearDeduper, is_refusal, is_well_
 from flywheel.sdg.rows import make_prompt_row, split_for
 from flywheel.stages.asker import StepAsker, sampling_hash
 from flywheel.stages.common import Context, lineage, read_prompt_file, run_once, section, write_parts
-from flywheel.stages.roles import engines, generator, model_dir, sampling_seed
+from flywheel.stages.roles import chat_pool, generator, model_dir
 from flywheel.store import fingerprint
 
 log = logging.getLogger("flywheel")
@@ -243,7 +243,7 @@ def run(ctx: Context) -> dict:
             ctx,
             "prompts",
             fp,
-            lambda: engines(ctx).chat(model_dir(ctx, gen["uri"], "generator"), seed=sampling_seed(ctx)),
+            lambda: chat_pool(ctx, gen["uri"], "generator"),
             samplings,
             eng.batch_size,
             eng.num_actors,

@@ -14,7 +14,7 @@ from itertools import islice
 
 from flywheel.stages.asker import even_batches, sampling_hash
 from flywheel.stages.common import Context, lineage, map_parts, read_output, run_once, section
-from flywheel.stages.roles import engines, generator, model_dir, sampling_seed
+from flywheel.stages.roles import chat_pool, generator
 
 
 def response_models(ctx: Context) -> list[dict]:
@@ -38,7 +38,7 @@ def run(ctx: Context) -> dict:
         prompts = list(islice(train, g.response_prompts or None))
         parts, metrics = [], {"prompts": len(prompts), "rows": 0, "tokens": 0, "wall_seconds": 0.0}
         for m, model in enumerate(models):
-            pool = engines(ctx).chat(model_dir(ctx, model["uri"], "response model"), seed=sampling_seed(ctx))
+            pool = chat_pool(ctx, model["uri"], "response model")
             lin = lineage(
                 ctx,
                 "responses",

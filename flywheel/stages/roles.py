@@ -30,6 +30,11 @@ def sampling_seed(ctx: Context) -> int:
     return round_seed(ctx.cfg.run.seed, ctx.round)
 
 
+def chat_pool(ctx: Context, uri: str, what: str = "model"):
+    """The chat engines on the model at ``uri``, sampling with this round's seed (:func:`sampling_seed`)."""
+    return engines(ctx).chat(model_dir(ctx, uri, what), seed=sampling_seed(ctx))
+
+
 def model_dir(ctx: Context, uri: str, what: str = "model") -> str:
     """A local directory for a model URI (store URI or local path), checked."""
     if "://" in uri:
