@@ -117,6 +117,9 @@ class GenerationConfig:
     # assistant turns inside synthetic prompts and dialogues (two-turn answers, IF answers, role-play)
     answer_sampling: SamplingConfig = field(default_factory=_greedy)
     samples_per_prompt: int = 4  # k responses per prompt, per response model
+    # more samples (from the round's first response model) for each prompt with a verifier whose k samples all
+    # fail it and none can be repaired: where the generator is weakest, a verified answer still turns up; 0 = off
+    retry_samples: int = 0
     response_models: list[str] = field(default_factory=list)  # model paths/URIs; [] = the round's generator
     # each a path/URI (JSONL or Parquet, layout detected) or {path, format} (flywheel.sdg.formats.FORMATS)
     prompt_files: list[Any] = field(default_factory=lambda: ["builtin:seed_prompts.jsonl"])
@@ -308,6 +311,7 @@ def validate(cfg: Config) -> None:
             f"run.dataset_format must be jsonl or parquet, got {cfg.run.dataset_format!r}",
         ),
         (cfg.generation.samples_per_prompt >= 2, "generation.samples_per_prompt must be >= 2 (pairs need two)"),
+        (cfg.generation.retry_samples >= 0, "generation.retry_samples must be >= 0"),
         (cfg.eval.primary in SUITES, f"eval.primary must be one of {', '.join(SUITES)}"),
         (0.0 < cfg.eval.confidence < 1.0, "eval.confidence must be in (0, 1)"),
         (math.isfinite(cfg.eval.margin), "eval.margin must be a finite number"),

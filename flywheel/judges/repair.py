@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
@@ -317,6 +317,16 @@ def attempt_repair(response: str, meta: Mapping[str, Any] | None) -> tuple[str |
     except FlywheelError:
         return None, "bad_meta"
     return (repaired, None) if ok is True else (None, "still_failing")
+
+
+def unsolved(meta: Mapping[str, Any] | None, responses: Sequence[str]) -> bool:
+    """Does ``meta`` carry a verifier that none of ``responses`` passes, nor can be repaired to pass?
+
+    Such a prompt yields no verified answer and no verifier pair from these samples; more samples may.
+    """
+    if not isinstance(meta, Mapping) or (meta.get("answer") is None and not meta.get("instructions")):
+        return False
+    return all(attempt_repair(r, meta)[0] is None for r in responses)
 
 
 def repair(response: str, meta: Mapping[str, Any] | None) -> str | None:

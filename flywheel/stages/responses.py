@@ -5,13 +5,20 @@ contrast models as well as samples. ``generation.response_models`` lists model p
 generator alone); each model gives ``generation.samples_per_prompt`` samples with
 ``generation.response_sampling``. Sample indices run on across models (model m owns samples m*k .. m*k+k-1), so
 a response id is unique per prompt. Each batch is written as its own part as soon as it finishes.
+
+With ``generation.retry_samples`` = r > 0, a prompt with a verifier (instructions, a known answer) whose samples
+all fail it, none repairable (:func:`flywheel.judges.repair.unsolved`), is sampled r more times by the first
+response model (sample indices after the others): the report's pairs come first from verifiers, and where the
+generator is weakest k samples rarely include a verified one.
 """
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from itertools import islice
 
+from flywheel.judges.repair import unsolved
 from flywheel.stages.asker import even_batches, sampling_hash
 from flywheel.stages.common import Context, lineage, map_parts, read_output, run_once, section
 from flywheel.stages.roles import chat_pool, generator
@@ -23,6 +30,30 @@ def response_models(ctx: Context) -> list[dict]:
     if not listed:
         return [generator(ctx)]
     return [{"uri": uri, "id": f"model:{os.path.basename(uri.rstrip('/'))}"} for uri in listed]
+
+
+def _rows(batch: list[dict], texts: list[list[str]], first: int, model: dict, lin: dict) -> list[dict]:
+    """One response row per sample; sample indices from ``first`` on."""
+    rows = []
+    for prompt, samples in zip(batch, texts):
+        for s, text in enumerate(samples, start=first):
+            rows.append(
+                {
+                    "id": f"{prompt['id']}-{s}",
+                    "prompt_id": prompt["id"],
+                    "kind": prompt.get("kind"),
+                    "meta": prompt.get("meta", {}),
+                    "messages": prompt["messages"] + [{"role": "assistant", "content": text}],
+                    "sample": s,
+                    "generator": model["id"],
+                    "lineage": {
+                        **lin,
+                        "pipeline": prompt.get("kind"),
+                        "template": prompt.get("lineage", {}).get("template"),
+                    },
+                }
+            )
+    return rows
 
 
 def run(ctx: Context) -> dict:
@@ -37,57 +68,44 @@ def run(ctx: Context) -> dict:
         # the prompt stage writes its rows interleaved by kind, so the first N are a mix of kinds
         prompts = list(islice(train, g.response_prompts or None))
         parts, metrics = [], {"prompts": len(prompts), "rows": 0, "tokens": 0, "wall_seconds": 0.0}
-        for m, model in enumerate(models):
-            pool = chat_pool(ctx, model["uri"], "response model")
-            lin = lineage(
-                ctx,
-                "responses",
-                fp,
-                generator=model["id"],
-                judge=None,
-                sampling_hash=sampling_hash({"response": sampling}),
+        lins = [
+            lineage(
+                ctx, "responses", fp, generator=m["id"], judge=None, sampling_hash=sampling_hash({"response": sampling})
             )
+            for m in models
+        ]
 
-            def make_rows(batch: list[dict], out: dict, m: int = m, model: dict = model, lin: dict = lin) -> list[dict]:
-                rows = []
-                for prompt, texts in zip(batch, out["texts"]):
-                    for s, text in enumerate(texts, start=m * k):
-                        rows.append(
-                            {
-                                "id": f"{prompt['id']}-{s}",
-                                "prompt_id": prompt["id"],
-                                "kind": prompt.get("kind"),
-                                "meta": prompt.get("meta", {}),
-                                "messages": prompt["messages"] + [{"role": "assistant", "content": text}],
-                                "sample": s,
-                                "generator": model["id"],
-                                "lineage": {
-                                    **lin,
-                                    "pipeline": prompt.get("kind"),
-                                    "template": prompt.get("lineage", {}).get("template"),
-                                },
-                            }
-                        )
-                return rows
-
-            sub = fp if len(models) == 1 else f"{fp}/model-{m}"
-            # engine.batch_size counts sequences: each prompt here is sampled k times
-            batches = even_batches(prompts, max(1, ctx.cfg.engine.batch_size // k), ctx.cfg.engine.num_actors)
+        def sample(m: int, sub: str, batch_prompts: list[dict], n: int, first: int, desc: str) -> dict:
+            # engine.batch_size counts sequences: each prompt here is sampled n times
+            batches = even_batches(batch_prompts, max(1, ctx.cfg.engine.batch_size // n), ctx.cfg.engine.num_actors)
             out, mm = map_parts(
                 ctx,
                 "responses",
                 sub,
-                pool,
+                chat_pool(ctx, models[m]["uri"], "response model"),
                 "chat",
                 batches,
-                make_args=lambda b: ([p["messages"] for p in b], sampling, k),
-                make_rows=make_rows,
-                desc=f"round {ctx.round} responses ({model['id']})",
+                make_args=lambda b: ([p["messages"] for p in b], sampling, n),
+                make_rows=lambda b, res: _rows(b, res["texts"], first, models[m], lins[m]),
+                desc=desc,
             )
-            parts += out["parts"]
+            parts.extend(out["parts"])
             for key in ("rows", "tokens", "wall_seconds"):
                 metrics[key] += mm[key]
-            metrics[f"tokens_per_s/{model['id']}"] = mm["tokens_per_s"]
+            return out
+
+        for m, model in enumerate(models):
+            sub = fp if len(models) == 1 else f"{fp}/model-{m}"
+            sample(m, sub, prompts, k, m * k, f"round {ctx.round} responses ({model['id']})")
+        if g.retry_samples and prompts:
+            texts: dict[str, list[str]] = defaultdict(list)
+            for row in read_output(ctx, {"stage": "responses", "outputs": {"o": {"parts": parts}}}, "o"):
+                texts[row["prompt_id"]].append(row["messages"][-1]["content"])
+            hard = [p for p in prompts if unsolved(p.get("meta"), texts[p["id"]])]
+            metrics["retry_prompts"] = len(hard)
+            if hard:
+                first = len(models) * k
+                sample(0, f"{fp}/retry", hard, g.retry_samples, first, f"round {ctx.round} responses (retries)")
         wall = metrics["wall_seconds"]
         metrics["tokens_per_s"] = round(metrics["tokens"] / wall, 2) if wall else 0.0
         return {"responses": {"parts": parts, "count": metrics["rows"]}}, metrics
@@ -97,7 +115,9 @@ def run(ctx: Context) -> dict:
     return run_once(
         ctx,
         "responses",
-        fp_parts + ([g.response_prompts] if g.response_prompts else []),
+        fp_parts
+        + ([g.response_prompts] if g.response_prompts else [])
+        + ([{"retry_samples": g.retry_samples}] if g.retry_samples else []),
         body,
         inputs={"prompts": pm["fingerprint"]},
     )

@@ -50,6 +50,7 @@ def sdg_run(tmp_path_factory, tiny_policy_dir, tiny_llama_dir):
             "generation.max_prompts=0",
             "tracking.enabled=false",
             f"generation.response_models=[{tiny_policy_dir},{tiny_llama_dir}]",
+            "generation.retry_samples=3",
         ],
     )
     ctx = Context(cfg=cfg, store=Store(run_root), round=1, engines=EngineCache(cfg.engine, cfg.ray, cfg.run.seed))
@@ -120,11 +121,25 @@ def test_dialogues_and_responses_from_two_models(sdg_run):
     for d in _rows(sdg_run["dialogues"], "dialogues"):
         assert [m["role"] for m in d["messages"]] == ["user", "assistant"] * 3
         assert d["meta"]["persona"] and d["lineage"]["stage"] == "dialogues"
+    from flywheel.judges.repair import unsolved
+
     rows = _rows(sdg_run["responses"], "responses")
     train = [p for p in _rows(sdg_run["prompts"], "prompts") if p["split"] == "train"]
     # two models x samples_per_prompt (2) per prompt, sample indices 0..3, one generator id per model
-    assert len(rows) == 4 * len(train)
-    assert {r["sample"] for r in rows} == {0, 1, 2, 3}
+    first = [r for r in rows if r["sample"] < 4]
+    assert len(first) == 4 * len(train)
     assert {r["generator"] for r in rows if r["sample"] < 2} == {"model:tiny-policy"}
-    assert {r["generator"] for r in rows if r["sample"] >= 2} == {"model:tiny-llama"}
+    assert {r["generator"] for r in rows if 2 <= r["sample"] < 4} == {"model:tiny-llama"}
     assert len({r["id"] for r in rows}) == len(rows)
+    # generation.retry_samples=3: the prompts with a verifier that all 4 samples fail (none repairable) get 3
+    # more samples from the first model, indices 4..6; every other prompt gets none
+    texts: dict = {}
+    for r in first:
+        texts.setdefault(r["prompt_id"], []).append(r["messages"][-1]["content"])
+    hard = {p["id"] for p in train if unsolved(p.get("meta"), texts[p["id"]])}
+    retried = [r for r in rows if r["sample"] >= 4]
+    assert hard, "the tiny random model fails some verifiable prompt"
+    assert len(retried) == 3 * len(hard) == 3 * sdg_run["responses"]["metrics"]["retry_prompts"]
+    assert {r["prompt_id"] for r in retried} == hard
+    assert {r["sample"] for r in retried} == {4, 5, 6}
+    assert {r["generator"] for r in retried} == {"model:tiny-policy"}

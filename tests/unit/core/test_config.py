@@ -94,6 +94,8 @@ def test_base_chain(tmp_path):
 def test_cross_field_validation():
     with pytest.raises(FlywheelError, match="samples_per_prompt"):
         load_config(None, ["generation.samples_per_prompt=1"])
+    with pytest.raises(FlywheelError, match="retry_samples must be >= 0"):
+        load_config(None, ["generation.retry_samples=-2"])
 
 
 def test_redact_hides_passwords_in_uris_only():

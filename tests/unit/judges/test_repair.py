@@ -2,7 +2,7 @@
 
 import pytest
 
-from flywheel.judges.repair import FIXABLE_KINDS, answer_line, attempt_repair, repair
+from flywheel.judges.repair import FIXABLE_KINDS, answer_line, attempt_repair, repair, unsolved
 from flywheel.judges.verifiers import verify
 from flywheel.sdg.instructions import REGISTRY, make_instruction
 
@@ -197,3 +197,16 @@ def test_unrepairable_cases_return_none(response, m, reason):
 def test_a_passing_response_is_returned_as_it_is():
     m = meta(("all_lowercase", {}))
     assert attempt_repair("paris.", m) == ("paris.", None)
+
+
+def test_unsolved_means_a_verifier_no_sample_passes_or_can_be_repaired_to_pass():
+    words = meta(("keywords_include", {"keywords": ["river", "bridge"]}))
+    assert unsolved(words, ["Paris is old.", "It is big."]) is True  # content: no repair
+    assert unsolved(words, ["Paris is old.", "A bridge over the river."]) is False  # one sample passes
+    upper = meta(("all_uppercase", {}))
+    assert unsolved(upper, ["Paris is old."]) is False  # repairable
+    assert unsolved({"answer": "42"}, ["It is 41.", "The answer is 40."]) is True
+    assert unsolved({"answer": "42"}, ["6 times 7 is 42"]) is False
+    # no verifier: nothing to retry for
+    assert unsolved({}, ["anything"]) is False and unsolved(None, ["anything"]) is False
+    assert unsolved(upper, []) is True
