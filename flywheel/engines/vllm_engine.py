@@ -162,7 +162,8 @@ class ChatEngine:
             conversations: lists of {"role", "content"} messages, each ending with a user turn.
             sampling: temperature, top_p, max_tokens, min_tokens (temperature 0 = greedy).
         Returns:
-            {"texts": [[str] * n per conversation], "tokens": generated token count, "seconds": wall time}
+            {"texts": [[str] * n per conversation], "finished": [[bool] * n] (False: cut at ``max_tokens``),
+            "tokens": generated token count, "seconds": wall time}
         """
         from vllm import SamplingParams
 
@@ -170,8 +171,9 @@ class ChatEngine:
         t0 = time.perf_counter()
         outs = self.llm.chat(conversations, sampling_params=params, use_tqdm=False)  # type: ignore[arg-type]
         texts = [[c.text for c in o.outputs] for o in outs]
+        finished = [[c.finish_reason != "length" for c in o.outputs] for o in outs]
         tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
-        return {"texts": texts, "tokens": tokens, "seconds": time.perf_counter() - t0}
+        return {"texts": texts, "finished": finished, "tokens": tokens, "seconds": time.perf_counter() - t0}
 
 
 class RewardEngine:

@@ -36,6 +36,8 @@ class JudgeConfig:
         repair: when every response to a prompt fails its verifiers, mechanically repair the best one
             (``flywheel.judges.repair``) and keep it as a ``verifier_repair`` pair and, if the prompt has
             no other SFT row, as an SFT row; needs ``use_verifiers``.
+        complete_only: a response the engine cut at ``max_tokens`` is never chosen, kept for SFT or repaired
+            (it may be a pair's rejected side); off keeps every response (random test models never stop).
         llm_judge: judge pairs with an LLM in both orders instead of the reward model.
         judge_model: model id or path of the LLM judge; "" means the current generator.
         judge_pairs_per_prompt: response pairs per prompt sent to the LLM judge.
@@ -63,6 +65,7 @@ class JudgeConfig:
     sft_best_only: bool = True
     use_verifiers: bool = True
     repair: bool = True
+    complete_only: bool = True
     llm_judge: bool = False
     judge_model: str = ""
     judge_pairs_per_prompt: int = 1
@@ -96,6 +99,8 @@ def validate_judge_config(cfg: Any) -> None:
         raise FlywheelError(f"judges.min_judged_gap must be a finite number > 0, got {cfg.min_judged_gap}")
     if not isinstance(cfg.repair, bool):
         raise FlywheelError(f"judges.repair must be true or false, got {cfg.repair!r}")
+    if not isinstance(cfg.complete_only, bool):
+        raise FlywheelError(f"judges.complete_only must be true or false, got {cfg.complete_only!r}")
     if cfg.sft_threshold is not None and not math.isfinite(cfg.sft_threshold):
         raise FlywheelError(f"judges.sft_threshold must be finite or null, got {cfg.sft_threshold}")
     if cfg.dialogue_keep is not None and not 0.0 < cfg.dialogue_keep <= 1.0:

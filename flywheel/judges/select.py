@@ -19,6 +19,9 @@ such pairs follow :func:`judged_gap` (the reward model's own values stay in ``re
 A prompt whose responses all fail their verifiers gets a pair from its best failing response and a
 verifier-guided repair of it (:mod:`flywheel.judges.repair`; judge ``"verifier_repair"``), and an SFT row
 of the repaired response (``repaired: True``) when nothing else of it is kept.
+
+A response cut at the engine's token limit (``finished: False``) is never chosen, kept for SFT or repaired: it
+ends mid-sentence, and training on it teaches the model to stop anywhere. It can still be the rejected side.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class _Candidate:
     reward: float | None
     verified: bool | None
     row: Mapping[str, Any]
+    finished: bool = True  # False: cut at the token limit (``row["finished"]``), never chosen
 
 
 def candidates(
@@ -128,7 +132,8 @@ def candidates(
         seen_texts.add(text)
         verified = row.get("verified") if use_verifiers and isinstance(row.get("verified"), bool) else None
         prompt = [dict(m) for m in messages[:-1]]
-        out.append(_Candidate(prompt, dict(answer), None if reward is None else float(reward), verified, row))
+        reward = None if reward is None else float(reward)
+        out.append(_Candidate(prompt, dict(answer), reward, verified, row, row.get("finished") is not False))
     return out
 
 
@@ -203,7 +208,7 @@ def select_pair(
 
     Returns:
         ``(preference row, None)`` or ``(None, reason)`` with reason one of ``too_few_responses``,
-        ``all_verified_false``, ``no_rejected_candidate``, ``small_gap``.
+        ``all_verified_false``, ``all_truncated``, ``no_rejected_candidate``, ``small_gap``.
 
     Raises:
         FlywheelError: unknown policy or negative ``min_gap``.
@@ -214,7 +219,7 @@ def select_pair(
     cands = candidates(rows_for_prompt, use_verifiers, dropped)
     if len(cands) < 2:
         return None, "too_few_responses"
-    right = [c for c in cands if c.verified is True]
+    right = [c for c in cands if c.verified is True and c.finished]
     wrong = [c for c in cands if c.verified is False]
     if right and wrong:
         chosen = max(right, key=reward_of)
@@ -223,7 +228,9 @@ def select_pair(
     eligible = [c for c in cands if c.verified is not False]
     if not eligible:
         return None, "all_verified_false"
-    chosen = max(eligible, key=reward_of)
+    if not any(c.finished for c in eligible):
+        return None, "all_truncated"
+    chosen = max((c for c in eligible if c.finished), key=reward_of)
     others = [c for c in cands if c is not chosen and (chosen.verified is True or c.verified is not True)]
     if not others:
         return None, "no_rejected_candidate"
@@ -273,7 +280,9 @@ def select_repair(
     cands = candidates(rows_for_prompt, True, dropped)
     if not cands or any(c.verified is not False for c in cands):
         return None, None, None
-    source = max(cands, key=reward_of)
+    if not any(c.finished for c in cands):
+        return None, None, "truncated"
+    source = max((c for c in cands if c.finished), key=reward_of)
     meta = source.row.get("meta")
     text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None)
     if text is None:

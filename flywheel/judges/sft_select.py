@@ -30,8 +30,8 @@ def select_sft(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """SFT rows for one prompt: responses with ``reward >= threshold``, best first.
 
-    Verified-False responses are never kept; verified-True ones rank above unverified ones, then
-    higher reward first (input order breaks ties).
+    Verified-False and truncated (``finished: False``) responses are never kept; verified-True ones rank above
+    unverified ones, then higher reward first (input order breaks ties).
 
     Args:
         rows_for_prompt: scored rows sharing one ``prompt_id``.
@@ -43,7 +43,7 @@ def select_sft(
 
     Returns:
         ``(sft rows, None)`` or ``([], reason)`` with reason ``no_valid_response``,
-        ``all_verified_false`` or ``below_threshold``.
+        ``all_verified_false``, ``all_truncated`` or ``below_threshold``.
     """
     dropped = Counter() if dropped is None else dropped
     cands = candidates(rows_for_prompt, use_verifiers, dropped)
@@ -52,6 +52,9 @@ def select_sft(
     eligible = [c for c in cands if c.verified is not False]
     if not eligible:
         return [], "all_verified_false"
+    eligible = [c for c in eligible if c.finished]
+    if not eligible:
+        return [], "all_truncated"
     if threshold is not None:
         eligible = [c for c in eligible if reward_of(c) >= threshold]
         if not eligible:

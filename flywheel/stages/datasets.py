@@ -137,6 +137,9 @@ def run(ctx: Context) -> dict:
 
     def body(fp: str):
         scored = list(read_output(ctx, jman, "scored"))
+        truncated = sum(r.get("finished") is False for r in scored)
+        if not jc.complete_only:  # selection reads ``finished``; without it every response counts as complete
+            scored = [{k: v for k, v in r.items() if k != "finished"} for r in scored]
         lin = lineage(
             ctx,
             "datasets",
@@ -205,6 +208,7 @@ def run(ctx: Context) -> dict:
             "sft_code": len(code),
             "sft_general": len(general),
             "preference": len(pairs),
+            "responses_truncated": truncated,
             "sft/dialogues_kept": len(dialogues),
             "sft/dialogues_below_threshold": dropped,
             **{f"sft/{k}": v for k, v in sft_stats.as_dict().items()},

@@ -32,11 +32,13 @@ def response_models(ctx: Context) -> list[dict]:
     return [{"uri": uri, "id": f"model:{os.path.basename(uri.rstrip('/'))}"} for uri in listed]
 
 
-def _rows(batch: list[dict], texts: list[list[str]], first: int, model: dict, lin: dict) -> list[dict]:
-    """One response row per sample; sample indices from ``first`` on."""
+def _rows(batch: list[dict], out: dict, first: int, model: dict, lin: dict) -> list[dict]:
+    """One response row per sample; sample indices from ``first`` on; ``finished`` False where the sample was cut
+    at ``max_tokens`` (such a response is never chosen, see :mod:`flywheel.judges.select`)."""
     rows = []
-    for prompt, samples in zip(batch, texts):
-        for s, text in enumerate(samples, start=first):
+    finished = out.get("finished") or [[True] * len(t) for t in out["texts"]]
+    for prompt, samples, done in zip(batch, out["texts"], finished):
+        for s, (text, complete) in enumerate(zip(samples, done), start=first):
             rows.append(
                 {
                     "id": f"{prompt['id']}-{s}",
@@ -45,6 +47,7 @@ def _rows(batch: list[dict], texts: list[list[str]], first: int, model: dict, li
                     "meta": prompt.get("meta", {}),
                     "messages": prompt["messages"] + [{"role": "assistant", "content": text}],
                     "sample": s,
+                    "finished": bool(complete),
                     "generator": model["id"],
                     "lineage": {
                         **lin,
@@ -86,7 +89,7 @@ def run(ctx: Context) -> dict:
                 "chat",
                 batches,
                 make_args=lambda b: ([p["messages"] for p in b], sampling, n),
-                make_rows=lambda b, res: _rows(b, res["texts"], first, models[m], lins[m]),
+                make_rows=lambda b, res: _rows(b, res, first, models[m], lins[m]),
                 desc=desc,
             )
             parts.extend(out["parts"])

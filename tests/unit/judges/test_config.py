@@ -85,6 +85,8 @@ def test_repair_must_be_a_bool():
     cfg = JudgeConfig(repair="yes")  # type: ignore[arg-type]  # a plain dataclass does not check types
     with pytest.raises(FlywheelError, match="repair"):
         cfg.validate()
+    with pytest.raises(FlywheelError, match="complete_only"):
+        JudgeConfig(complete_only="yes").validate()  # type: ignore[arg-type]
 
 
 def test_judges_import_without_torch_or_engines():

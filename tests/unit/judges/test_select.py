@@ -481,3 +481,30 @@ def test_select_dialogues_keeps_the_best_rated_share_when_no_threshold():
     assert [r["id"] for r in kept] == [1, 2, 3]
     with pytest.raises(FlywheelError):
         select_dialogues(rows, None, keep_share=0.0)
+
+
+def test_a_truncated_response_is_never_chosen_kept_or_repaired():
+    # the best reward is cut at the token limit: the next complete one is chosen; the cut one may be rejected
+    rows = [row("cut mid", 5.0, finished=False), row("whole.", 2.0), row("worse.", 1.0)]
+    pair, reason = select_pair(rows, "max_min")
+    assert reason is None and texts(pair) == ("whole.", "worse.")
+    low = [row("cut mid", -1.0, finished=False), row("whole.", 2.0)]
+    assert texts(select_pair(low, "max_min")[0]) == ("whole.", "cut mid")
+    assert select_pair([row("a", 1.0, finished=False), row("b", 2.0, finished=False)]) == (None, "all_truncated")
+    # a verified-right but truncated answer is no verifier pair's chosen side; the reward model decides instead
+    ver = [row("right but cut", 3.0, True, finished=False), row("wrong.", 1.0, False), row("plain.", 2.0)]
+    pair, _ = select_pair(ver, "max_min")
+    assert pair["judge"] == "reward_model" and texts(pair)[0] == "plain."
+    # SFT: the complete answer, never the better-rewarded cut one
+    kept, reason = select_sft([row("cut mid", 5.0, finished=False), row("whole.", 2.0)], None)
+    assert reason is None and [r["messages"][-1]["content"] for r in kept] == ["whole."]
+    assert select_sft([row("cut", 5.0, finished=False)], None) == ([], "all_truncated")
+    # repair starts from a complete failing answer only
+    meta = {"instructions": [make_instruction("all_uppercase", {})]}
+    cut = [row("cut mid", 3.0, False, meta=meta, finished=False), row("Whole one.", 1.0, False, meta=meta)]
+    pair, sft_row, reason = select_repair(cut)
+    assert reason is None and texts(pair) == ("WHOLE ONE.", "Whole one.")
+    only_cut = [row("cut mid", 3.0, False, meta=meta, finished=False)]
+    assert select_repair(only_cut) == (None, None, "truncated")
+    # rows without the field (older runs) count as complete
+    assert texts(select_pair([row("x", 2.0), row("y", 1.0)])[0]) == ("x", "y")

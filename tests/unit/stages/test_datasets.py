@@ -46,10 +46,10 @@ SCORED = [
 ]
 
 
-def _context(tmp_path, *overrides, llm_pairs=None):
+def _context(tmp_path, *overrides, llm_pairs=None, scored=SCORED):
     cfg = load_config(None, [f"run.root={tmp_path / 'run'}", *overrides])
     ctx = Context(cfg=cfg, store=Store(str(tmp_path / "run")), round=1)
-    outputs = {"scored": write_parts(ctx, "judge", "fpj", SCORED)}
+    outputs = {"scored": write_parts(ctx, "judge", "fpj", scored)}
     if llm_pairs is not None:
         outputs["llm_pairs"] = write_parts(ctx, "judge", "fpj/llm_pairs", llm_pairs)
     ctx.store.commit(1, "judge", "fpj", outputs)
@@ -254,3 +254,21 @@ def test_focused_variants_weigh_the_kinds_the_generator_failed(tmp_path):
     kinds = sum(v for k, v in m.items() if k.startswith("variants/kind/"))
     general = [r for r in read_output(ctx, man, "sft_general") if r["kind"] == "if_variant"]
     assert len(general) == m["variants/variants"] > 0 and kinds >= len(general)
+
+
+def test_a_response_cut_at_the_token_limit_is_not_chosen_unless_complete_only_is_off(tmp_path):
+    cut = {**_scored("p5", "a long answer that stops in the mid", 9.0), "finished": False}
+    whole = {**_scored("p5", "A whole answer.", 1.0), "finished": True}
+    scored = [*SCORED, cut, whole, _scored("p5", "A worse one.", 0.5)]
+    ctx = _context(tmp_path / "on", scored=scored)
+    man = datasets.run(ctx)
+    assert man["metrics"]["responses_truncated"] == 1
+    p5 = _pairs(ctx, man)["p5"]
+    # the reward model ranks the complete answers only: the cut one is never chosen
+    assert (p5["chosen"][0]["content"], p5["rejected"][0]["content"]) == ("A whole answer.", "A worse one.")
+    sft = [r for r in read_output(ctx, man, "sft_general") if r["prompt_id"] == "p5"]
+    assert [r["messages"][-1]["content"] for r in sft] == ["A whole answer."]
+    # judges.complete_only=false: the cut answer (higher reward) is chosen again, as before the flag
+    ctx = _context(tmp_path / "off", "judges.complete_only=false", scored=scored)
+    man = datasets.run(ctx)
+    assert _pairs(ctx, man)["p5"]["chosen"][0]["content"] == cut["messages"][1]["content"]
