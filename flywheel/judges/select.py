@@ -228,9 +228,10 @@ def select_pair(
     eligible = [c for c in cands if c.verified is not False]
     if not eligible:
         return None, "all_verified_false"
-    if not any(c.finished for c in eligible):
+    complete = [c for c in eligible if c.finished]
+    if not complete:
         return None, "all_truncated"
-    chosen = max((c for c in eligible if c.finished), key=reward_of)
+    chosen = max(complete, key=reward_of)
     others = [c for c in cands if c is not chosen and (chosen.verified is True or c.verified is not True)]
     if not others:
         return None, "no_rejected_candidate"
@@ -280,9 +281,10 @@ def select_repair(
     cands = candidates(rows_for_prompt, True, dropped)
     if not cands or any(c.verified is not False for c in cands):
         return None, None, None
-    if not any(c.finished for c in cands):
+    complete = [c for c in cands if c.finished]
+    if not complete:
         return None, None, "truncated"
-    source = max((c for c in cands if c.finished), key=reward_of)
+    source = max(complete, key=reward_of)
     meta = source.row.get("meta")
     text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None)
     if text is None:

@@ -79,6 +79,7 @@ def run(ctx: Context) -> dict:
         ]
 
         def sample(m: int, sub: str, batch_prompts: list[dict], n: int, first: int, desc: str) -> dict:
+            """``n`` samples of each prompt from model ``m``, indices from ``first``; returns map_parts' metrics."""
             # engine.batch_size counts sequences: each prompt here is sampled n times
             batches = even_batches(batch_prompts, max(1, ctx.cfg.engine.batch_size // n), ctx.cfg.engine.num_actors)
             out, mm = map_parts(
@@ -95,11 +96,12 @@ def run(ctx: Context) -> dict:
             parts.extend(out["parts"])
             for key in ("rows", "tokens", "wall_seconds"):
                 metrics[key] += mm[key]
-            return out
+            return mm
 
         for m, model in enumerate(models):
             sub = fp if len(models) == 1 else f"{fp}/model-{m}"
-            sample(m, sub, prompts, k, m * k, f"round {ctx.round} responses ({model['id']})")
+            mm = sample(m, sub, prompts, k, m * k, f"round {ctx.round} responses ({model['id']})")
+            metrics[f"tokens_per_s/{model['id']}"] = mm["tokens_per_s"]
         if g.retry_samples and prompts:
             texts: dict[str, list[str]] = defaultdict(list)
             for row in read_output(ctx, {"stage": "responses", "outputs": {"o": {"parts": parts}}}, "o"):

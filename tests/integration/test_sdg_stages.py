@@ -143,3 +143,6 @@ def test_dialogues_and_responses_from_two_models(sdg_run):
     assert {r["prompt_id"] for r in retried} == hard
     assert {r["sample"] for r in retried} == {4, 5, 6}
     assert {r["generator"] for r in retried} == {"model:tiny-policy"}
+    # each response model's rate is its own pass, not the retries'
+    metrics = sdg_run["responses"]["metrics"]
+    assert metrics["tokens_per_s/model:tiny-policy"] > 0 and metrics["tokens_per_s/model:tiny-llama"] > 0
