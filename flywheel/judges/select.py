@@ -22,6 +22,9 @@ of the repaired response (``repaired: True``) when nothing else of it is kept.
 
 A response cut at the engine's token limit (``finished: False``) is never chosen, kept for SFT or repaired: it
 ends mid-sentence, and training on it teaches the model to stop anywhere. It can still be the rejected side.
+Where cut responses are let through (``judges.complete_only: false``, :func:`mark_cut`) and wherever one is the
+rejected side, its assistant message carries ``"cut": True``: training learns its words but not an end of turn
+after them (:func:`flywheel.train.data.assistant_spans`).
 """
 
 from __future__ import annotations
@@ -133,7 +136,38 @@ def candidates(
         verified = row.get("verified") if use_verifiers and isinstance(row.get("verified"), bool) else None
         prompt = [dict(m) for m in messages[:-1]]
         reward = None if reward is None else float(reward)
-        out.append(_Candidate(prompt, dict(answer), reward, verified, row, row.get("finished") is not False))
+        finished = row.get("finished") is not False
+        answer = dict(answer) if finished else {**answer, "cut": True}
+        out.append(_Candidate(prompt, answer, reward, verified, row, finished))
+    return out
+
+
+def mark_cut(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with a cut response (``finished: False``) counted as complete: ``finished`` is dropped and the
+    assistant message carries ``"cut": True`` instead, so selection may keep it and training learns no end of
+    turn where the engine stopped it."""
+    out = {k: v for k, v in row.items() if k != "finished"}
+    messages = row.get("messages")
+    if row.get("finished") is False and isinstance(messages, list) and messages and isinstance(messages[-1], Mapping):
+        out["messages"] = [*messages[:-1], {**messages[-1], "cut": True}]
+    return out
+
+
+_TAIL = 16  # alphanumeric characters compared by ``with_cut``
+
+
+def _tail(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())[-_TAIL:]
+
+
+def with_cut(source: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """The assistant message ``source`` with content ``text`` (a repair of it): still ``"cut"`` when the source
+    was and ``text`` ends where it did (case and punctuation aside); a fix that closes the text (a quotation
+    mark, an end phrase, a postscript, a JSON wrapper) gives it an end, so the mark is dropped."""
+    out = {k: v for k, v in source.items() if k != "cut"}
+    out["content"] = text
+    if source.get("cut") is True and _tail(text) == _tail(str(source.get("content", ""))):
+        out["cut"] = True
     return out
 
 
@@ -291,7 +325,7 @@ def select_repair(
         return None, None, reason
     if text.strip() == source.answer["content"].strip():
         return None, None, "already_passes"
-    repaired = {**source.answer, "content": text}
+    repaired = with_cut(source.answer, text)
     chosen, rejected, _ = judged_gap(reward_of(source), reward_of(source), "verifier_repair", min_judged_gap)
     prompt_id = source.row.get("prompt_id")
     pair = {

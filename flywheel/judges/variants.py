@@ -32,6 +32,7 @@ from flywheel.errors import FlywheelError
 from flywheel.judges.backtranslate import DERIVABLE_KINDS, derive, join_two
 from flywheel.judges.gaps import judged_gap
 from flywheel.judges.repair import FIXABLE_KINDS, attempt_repair
+from flywheel.judges.select import with_cut
 from flywheel.sdg.if_prompts import draw_compatible, if_single_prompt, sample_instructions
 from flywheel.sdg.instructions import REGISTRY, verify_all
 from flywheel.sdg.quality import is_refusal
@@ -94,7 +95,8 @@ def instruction_variants(
         if per_row <= 0 or not _plain(row, meta):
             continue
         counts["rows"] += 1
-        question, answer = row["messages"][0]["content"], row["messages"][1]["content"]
+        question, source = row["messages"][0]["content"], row["messages"][1]
+        answer = source["content"]
         second = (seconds or {}).get(row["prompt_id"])
         rng = random.Random(f"variants:{seed}:{row['prompt_id']}")  # str seeds are stable across processes
         for j in range(per_row):
@@ -123,7 +125,7 @@ def instruction_variants(
             chosen, rejected, _ = judged_gap(reward, reward, VARIANT_JUDGE, min_judged_gap)
             sft.append(
                 {
-                    "messages": prompt + [{"role": "assistant", "content": text}],
+                    "messages": prompt + [with_cut(source, text)],
                     "reward": row.get("reward"),
                     "kind": "if_variant",
                     "prompt_id": prompt_id,
@@ -136,8 +138,8 @@ def instruction_variants(
             pairs.append(
                 {
                     "prompt": prompt,
-                    "chosen": [{"role": "assistant", "content": text}],
-                    "rejected": [{"role": "assistant", "content": answer}],
+                    "chosen": [with_cut(source, text)],
+                    "rejected": [dict(source)],
                     "reward_chosen": chosen,
                     "reward_rejected": rejected,
                     "judge": VARIANT_JUDGE,

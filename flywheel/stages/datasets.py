@@ -35,7 +35,7 @@ from typing import Any
 from flywheel import __version__
 from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gaps
-from flywheel.judges.select import select_preferences
+from flywheel.judges.select import mark_cut, select_preferences
 from flywheel.judges.sft_select import select_dialogues, select_sft_rows
 from flywheel.judges.variants import instruction_variants, kind_failure_weights, second_answers
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts
@@ -138,8 +138,8 @@ def run(ctx: Context) -> dict:
     def body(fp: str):
         scored = list(read_output(ctx, jman, "scored"))
         truncated = sum(r.get("finished") is False for r in scored)
-        if not jc.complete_only:  # selection reads ``finished``; without it every response counts as complete
-            scored = [{k: v for k, v in r.items() if k != "finished"} for r in scored]
+        if not jc.complete_only:  # every response counts as complete; a cut one is marked so no end is learned
+            scored = [mark_cut(r) for r in scored]
         lin = lineage(
             ctx,
             "datasets",

@@ -4,7 +4,8 @@ Labels are found without relying on ``{% generation %}`` markers in the chat tem
 rendered once in full and once per assistant turn as the prefix *before* the turn (with the generation
 prompt) and the prefix *through* the turn. The characters between the two are that turn's output (its
 content plus the template's end-of-turn text, e.g. ``<|im_end|>``); the full text is tokenized once, and a
-token is a label when its character offset starts inside such a span. Any template whose renderings of
+token is a label when its character offset starts inside such a span. An assistant message cut at the engine's
+token limit (``"cut": True``) is labelled through its content only: no end of turn is learned where it stopped. Any template whose renderings of
 prefixes are prefixes of the full text works; one that rewrites earlier turns is refused by name.
 
 Rows follow the records contract: SFT ``{"messages": [...]}``, preference ``{"prompt": [...], "chosen":
@@ -84,8 +85,18 @@ def assistant_spans(
         if not (through.startswith(before) and text.startswith(through)):
             name = getattr(tokenizer, "name_or_path", "tokenizer")
             raise FlywheelError(f"{name}: chat template is not prefix-stable; cannot locate assistant turn {i}")
-        spans.append((len(before), len(through)))
+        spans.append((len(before), _end_of(text, messages[i], len(before), len(through))))
     return text, spans
+
+
+def _end_of(text: str, message: dict[str, Any], start: int, end: int) -> int:
+    """Where a turn's trained characters end: after the template's end-of-turn text, or, for a message cut at
+    the engine's token limit (``"cut": True``), right after its content -- it was stopped there, it did not end."""
+    if message.get("cut") is not True:
+        return end
+    body = message["content"].rstrip()
+    at = text.find(body, start, end) if body else -1
+    return end if at < 0 else at + len(body)
 
 
 def encode_dialogue(

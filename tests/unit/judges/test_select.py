@@ -5,7 +5,7 @@ import pytest
 from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import judged_gap, judged_gaps, with_judged_gap
 from flywheel.judges.llm_select import judge_requests, pairwise_select
-from flywheel.judges.select import select_pair, select_preferences, select_repair
+from flywheel.judges.select import mark_cut, select_pair, select_preferences, select_repair
 from flywheel.judges.sft_select import select_dialogues, select_sft, select_sft_rows
 from flywheel.sdg.instructions import make_instruction
 
@@ -508,3 +508,24 @@ def test_a_truncated_response_is_never_chosen_kept_or_repaired():
     assert select_repair(only_cut) == (None, None, "truncated")
     # rows without the field (older runs) count as complete
     assert texts(select_pair([row("x", 2.0), row("y", 1.0)])[0]) == ("x", "y")
+
+
+def test_a_cut_response_is_marked_where_it_is_used():
+    # as a rejected side it carries the mark (no end of turn is scored for it); a complete one carries none
+    pair, _ = select_pair([row("cut mid", -1.0, finished=False), row("whole.", 2.0)], "max_min")
+    assert pair["rejected"][0].get("cut") is True and "cut" not in pair["chosen"][0]
+    # complete_only off (mark_cut): the cut answer may be chosen and kept, marked; the row loses ``finished``
+    rows = [mark_cut(row("cut mid", 5.0, finished=False)), mark_cut(row("whole.", 2.0, finished=True))]
+    assert all("finished" not in r for r in rows) and "cut" not in rows[1]["messages"][-1]
+    pair, _ = select_pair(rows, "max_min")
+    assert texts(pair) == ("cut mid", "whole.") and pair["chosen"][0]["cut"] is True
+    kept, _ = select_sft(rows, None)
+    assert kept[0]["messages"][-1] == {"role": "assistant", "content": "cut mid", "cut": True}
+    # a repair that keeps the cut end keeps the mark; one that closes the text (an end phrase) drops it
+    upper = {"instructions": [make_instruction("all_uppercase", {})]}
+    _, sft_row, _ = select_repair([mark_cut(row("Cut mid", 3.0, False, meta=upper, finished=False))])
+    assert sft_row["messages"][-1] == {"role": "assistant", "content": "CUT MID", "cut": True}
+    end = {"instructions": [make_instruction("end_phrase", {"phrase": "Any other questions?"})]}
+    _, sft_row, _ = select_repair([mark_cut(row("Cut mid", 3.0, False, meta=end, finished=False))])
+    assert sft_row["messages"][-1]["content"].endswith("Any other questions?")
+    assert "cut" not in sft_row["messages"][-1]

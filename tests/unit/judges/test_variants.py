@@ -121,3 +121,17 @@ def test_focused_variants_teach_mostly_the_kinds_the_generator_fails():
     assert uniform["kind/all_uppercase"] < 0.25 * uniform["variants"]
     upper = [s for s in sft if "whole response in capital letters only" in s["messages"][0]["content"]]
     assert len(upper) == counts["kind/all_uppercase"] and all(s["messages"][1]["content"].isupper() for s in upper)
+
+
+def test_a_variant_of_a_cut_answer_stays_cut_unless_its_fix_gives_it_an_end():
+    cut = _row("c1")
+    cut["messages"][1] = {**cut["messages"][1], "cut": True}
+    sft, pairs, _ = instruction_variants([cut], {}, per_row=8, seed=3, min_judged_gap=0.5)
+    assert sft and all(p["rejected"][0].get("cut") is True for p in pairs)
+    for s in sft:
+        text, marked = s["messages"][1]["content"], s["messages"][1].get("cut") is True
+        # the answer ends "...studied it for decades." however its case or commas changed
+        assert marked == text.rstrip().casefold().endswith("for decades."), text
+    assert any(s["messages"][1].get("cut") for s in sft) and not all(s["messages"][1].get("cut") for s in sft)
+    plain, _, _ = instruction_variants([_row("c1")], {}, per_row=8, seed=3, min_judged_gap=0.5)
+    assert not any("cut" in s["messages"][1] for s in plain)

@@ -272,3 +272,7 @@ def test_a_response_cut_at_the_token_limit_is_not_chosen_unless_complete_only_is
     ctx = _context(tmp_path / "off", "judges.complete_only=false", scored=scored)
     man = datasets.run(ctx)
     assert _pairs(ctx, man)["p5"]["chosen"][0]["content"] == cut["messages"][1]["content"]
+    # ... marked as cut, in the pair and the SFT row, so training learns no end of turn there
+    assert _pairs(ctx, man)["p5"]["chosen"][0]["cut"] is True
+    sft = [r for r in read_output(ctx, man, "sft_general") if r["prompt_id"] == "p5"]
+    assert sft[0]["messages"][-1]["cut"] is True

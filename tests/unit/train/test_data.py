@@ -55,6 +55,16 @@ def test_last_only_labels_the_final_turn(tok):
     assert _labelled_text(tok, enc) == ["a2<|im_end|>\n"]
 
 
+def test_a_cut_answer_teaches_its_words_but_no_end_of_turn(tok):
+    cut = [DIALOGUE[0], {**DIALOGUE[1], "cut": True}, DIALOGUE[2], DIALOGUE[3]]
+    enc = data.encode_dialogue(tok, cut)
+    assert _labelled_text(tok, enc) == ["hello there", "a2<|im_end|>\n"]
+    # the text is the same: only the labels change
+    assert enc.input_ids == data.encode_dialogue(tok, DIALOGUE).input_ids
+    last = data.encode_dialogue(tok, [DIALOGUE[0], {**DIALOGUE[1], "cut": True}], last_only=True)
+    assert _labelled_text(tok, last) == ["hello there"]
+
+
 def _word_tokenizer(template: str):
     """A tiny fast tokenizer with its own template (no offsets trickery from a real vocabulary)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
