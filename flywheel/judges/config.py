@@ -37,7 +37,8 @@ class JudgeConfig:
             (``flywheel.judges.repair``) and keep it as a ``verifier_repair`` pair and, if the prompt has
             no other SFT row, as an SFT row; needs ``use_verifiers``.
         complete_only: a response the engine cut at ``max_tokens`` is never chosen, kept for SFT or repaired
-            (it may be a pair's rejected side); off keeps every response (random test models never stop).
+            (it may be a pair's rejected side); off keeps every response (random test models never stop). Either
+            way a cut response in the data carries ``"cut": True`` and no end of turn is trained after it.
         llm_judge: judge pairs with an LLM in both orders instead of the reward model.
         judge_model: model id or path of the LLM judge; "" means the current generator.
         judge_pairs_per_prompt: response pairs per prompt sent to the LLM judge.
