@@ -308,6 +308,13 @@ def finish_round(
             ),
         )
     if rt.tracker is not None:
-        rt.tracker.log_round_metrics(round_idx, summary)
-        rt.tracker.end_round(round_idx, status_)
+        try:
+            rt.tracker.log_round_metrics(round_idx, summary)
+            rt.tracker.end_round(round_idx, status_)
+        except Exception as err:
+            if status_ == "FINISHED":
+                raise
+            # the round is ending on an error or Ctrl-C, which may have cut an MLflow write short (SQLite then
+            # reports "database is locked"): that error, not this record's, is what the run must end with
+            log.warning("round %d: could not record the %s round in MLflow: %s", round_idx, status_.lower(), err)
     return summary
