@@ -21,7 +21,14 @@ Only mechanical fixes are made, one per instruction kind in ``FIXABLE_KINDS`` (k
 * ``paragraphs``: regroup the sentences, in order, into ``n`` paragraphs with the asked separator;
 * ``bullets``: regroup the sentences, in order, into ``n`` bullet points (a text with bullets already is left);
 * ``highlights``: wrap the first ``n`` sentences that hold no asterisk in ``*...*``;
-* ``length_max_words``: keep the leading whole sentences that fit in ``n`` words.
+* ``length_max_words``: keep the leading whole sentences that fit in ``n`` words;
+* ``sentence_count`` ("less than n" only): keep the leading whole sentences, as few as the other fixes' lines
+  leave room for (a text cannot be lengthened, so "at least n" is not fixed);
+* ``keywords_forbidden``: drop a forbidden filler adverb ("very", "really", ...), swap a forbidden vague word
+  for a plain one ("thing" -> "item"); words outside that table are not fixed;
+* ``capital_words_frequency``: write the longest words in capitals until there are enough ("at least"), or
+  the last all-capital words in title case until there are few enough ("less than");
+* ``placeholders``: append a neutral sign-off line of template fields, ``Written by [name] on [date].``
 
 Regrouping needs at least as many sentences as groups; the words and their order never change.
 
@@ -43,8 +50,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.text_fixes import (
+    capital_words_to,
+    drop_commas,
+    first_sentences,
+    highlight,
+    placeholder_line,
+    regroup,
+    swap_forbidden,
+    title_of,
+    truncate_words,
+)
 from flywheel.judges.verifiers import compare_answers, extract_answer, verify, verify_math
-from flywheel.sdg.instructions import sentences, verify_all, words
+from flywheel.sdg.instructions import placeholder_count, verify_all
 
 FIXABLE_KINDS: tuple[str, ...] = (
     "all_lowercase",
@@ -61,24 +79,20 @@ FIXABLE_KINDS: tuple[str, ...] = (
     "bullets",
     "highlights",
     "length_max_words",
+    "sentence_count",
+    "keywords_forbidden",
+    "capital_words_frequency",
+    "placeholders",
 )
 # Kinds whose fix regroups the whole text; one of them at a time.
 _LAYOUT_KINDS = ("sections", "paragraphs", "bullets")
 
 # Neutral: adds no claim to the response.
 POSTSCRIPT_TEXT = "Thanks for reading."
-TITLE_WORDS = 8
 
 # What the math verifiers read as a stated final answer.
 _ANSWER_FORMAT = re.compile(r"\\(?:boxed|fbox)\s*\{|####|answer\s*(?:is\b|:|=)", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?%?")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_COMMA_BEFORE_SPACE = re.compile(r"[,，](?=\s|$)")
-_COMMA = re.compile(r"[,，]")
-_BLANK_LINE = re.compile(r"\n\s*\n")
-_SECTION_LABEL = re.compile(r"(?im)^\s*(?:#+\s*)?(?:\*\*)?section\s+\d+")
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
-_BULLET_LINE = re.compile(r"(?m)^\s*[*-]\s+\S")
 
 
 def _instructions(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -119,98 +133,19 @@ def answer_line(response: str, answer: Any) -> tuple[str | None, str | None]:
     return None, "math_answer_absent"
 
 
-def _drop_commas(text: str) -> str:
-    text = _THOUSANDS.sub("", text)
-    text = _COMMA_BEFORE_SPACE.sub("", text)
-    return _COMMA.sub(" ", text)
-
-
-def _title(text: str) -> str | None:
-    """The first words of the first line that has any, as a title; None when the text has no words."""
-    for line in text.splitlines():
-        found = _WORD.findall(line)
-        if found:
-            return " ".join(found[:TITLE_WORDS])
-    return None
-
-
-def _label_sections(text: str, n: int) -> str | None:
-    """Paragraphs labelled ``Section 1`` .. ``Section n``; None unless there are exactly ``n`` unlabelled ones."""
-    if _SECTION_LABEL.search(text):
-        return None
-    paragraphs = [p.strip() for p in _BLANK_LINE.split(text.strip()) if p.strip()]
-    if len(paragraphs) != n:
-        return None
-    return "\n\n".join(f"Section {i}\n{p}" for i, p in enumerate(paragraphs, start=1))
-
-
-def _groups(text: str, n: int) -> list[str] | None:
-    """The text's sentences in order, dealt into ``n`` consecutive groups (None with fewer sentences)."""
-    found = [" ".join(x.split()) for x in sentences(text)]
-    if n < 1 or len(found) < n:
-        return None
-    size, extra = divmod(len(found), n)
-    out, i = [], 0
-    for g in range(n):
-        take = size + (1 if g < extra else 0)
-        out.append(" ".join(found[i : i + take]))
-        i += take
-    return out
-
-
-def _layout(text: str, kind: str, params: Mapping[str, Any]) -> str | None:
-    """The text regrouped for one layout instruction, or None when it cannot be."""
-    n = int(params["n"])
-    if kind == "sections":
-        labelled = _label_sections(text, n)
-        if labelled is not None or _SECTION_LABEL.search(text):
-            return labelled
-        groups = _groups(text, n)
-        return None if groups is None else _label_sections("\n\n".join(groups), n)
-    groups = _groups(text, n)
-    if groups is None:
-        return None
-    if kind == "paragraphs":
-        return ("\n***\n" if params.get("sep") == "***" else "\n\n").join(groups)
-    if _BULLET_LINE.search(text):  # bullets: a list of another length is not rewritten
-        return None
-    return "\n".join(f"* {g}" for g in groups)
-
-
-def _highlight(text: str, n: int) -> str | None:
-    """The first ``n`` asterisk-free sentences wrapped in ``*...*`` (in place), or None if there are fewer."""
-    done = 0
-    out = text
-    for sentence in sentences(text):
-        if done == n:
-            break
-        body = sentence.strip()
-        if "*" in body or "\n" in body or body not in out:
-            continue
-        out = out.replace(body, f"*{body}*", 1)
-        done += 1
-    return out if done == n else None
-
-
-def _truncate_words(text: str, n: int) -> str | None:
-    """The leading whole sentences of ``text`` with at most ``n`` words (None when even the first is longer)."""
-    kept, count = [], 0
-    for sentence in sentences(text):
-        count += len(words(sentence))
-        if count > n:
-            break
-        kept.append(sentence.strip())
-    return " ".join(kept) if kept else None
-
-
 def _quoted(text: str) -> bool:
     return len(text) > 2 and text[0] == '"' and text[-1] == '"'
 
 
 def _apply_fixes(
-    response: str, params: Mapping[str, Mapping[str, Any]], failing: set[str], line: str | None
+    response: str,
+    params: Mapping[str, Mapping[str, Any]],
+    failing: set[str],
+    line: str | None,
+    keep_sentences: int | None = None,
 ) -> tuple[str | None, str | None]:
-    """Every fix for the instruction kinds in ``params``, innermost first."""
+    """Every fix for the instruction kinds in ``params``, innermost first; ``keep_sentences``: cut the text
+    after that many sentences (None: keep them all)."""
     kinds = set(params)
     body = response.strip()
     quoted = "quotation" in kinds and _quoted(body)
@@ -223,27 +158,41 @@ def _apply_fixes(
         body = body[len(start) :]
     if end and body.rstrip().endswith(end):
         body = body.rstrip()[: -len(end)]
+    if "keywords_forbidden" in failing:
+        swapped = swap_forbidden(body, params["keywords_forbidden"]["words"])
+        if swapped is None:
+            return None, "unfixable/keywords_forbidden"
+        body = swapped
     if "length_max_words" in failing:
-        cut = _truncate_words(body, int(params["length_max_words"]["n"]))
+        cut = truncate_words(body, int(params["length_max_words"]["n"]))
         if cut is None:
             return None, "unfixable/length_max_words"
         body = cut
-    title = _title(body)
+    if keep_sentences is not None:
+        body = first_sentences(body, keep_sentences) or ""
+        if not body:
+            return None, "unfixable/sentence_count"
+    title = title_of(body)
     layout = [k for k in _LAYOUT_KINDS if k in failing]
     if len(layout) > 1:
         return None, f"unfixable/{layout[1]}"
     if layout:
-        regrouped = _layout(body, layout[0], params[layout[0]])
+        regrouped = regroup(body, layout[0], params[layout[0]])
         if regrouped is None:
             return None, f"unfixable/{layout[0]}"
         body = regrouped
     if "highlights" in failing:
-        marked = _highlight(body, int(params["highlights"]["n"]))
+        marked = highlight(body, int(params["highlights"]["n"]))
         if marked is None:
             return None, "unfixable/highlights"
         body = marked
     if line is not None:
         body = f"{body.rstrip()}\n{line}"
+    if "placeholders" in failing:
+        fields = placeholder_line(int(params["placeholders"]["n"]) - placeholder_count(body))
+        if fields is None:
+            return None, "unfixable/placeholders"
+        body = f"{body.rstrip()}\n{fields}"
     if "title" in failing:
         if title is None:
             return None, "unfixable/title"
@@ -251,12 +200,18 @@ def _apply_fixes(
         body = f"<<{title}>>\n{body.lstrip()}"
     if "postscript" in failing:
         body = f"{body.rstrip()}\n\n{params['postscript']['marker']} {POSTSCRIPT_TEXT}"
+    if "capital_words_frequency" in kinds:  # after every added line but the phrases, which must stay as given
+        cw = params["capital_words_frequency"]
+        capitalized = capital_words_to(body, str(cw["relation"]), int(cw["n"]))
+        if capitalized is None:
+            return None, "unfixable/capital_words_frequency"
+        body = capitalized
     if start:
         body = start + (body if body[:1].isspace() else f"\n{body}")
     if end:
         body = body + (end if body[-1:].isspace() else f"\n{end}")
     if "no_commas" in kinds:
-        body = _drop_commas(body)
+        body = drop_commas(body)
     # Case before the wrappers: upper-casing JSON would turn its \n escapes into invalid \N.
     if "all_lowercase" in kinds:
         body = body.lower()
@@ -307,16 +262,28 @@ def attempt_repair(response: str, meta: Mapping[str, Any] | None) -> tuple[str |
             return None, f"unfixable/{kind}"
     params = {str(ins["kind"]): dict(ins.get("params") or {}) for ins in instructions}
     try:
-        repaired, reason = _apply_fixes(response, params, set(failing), line)
-    except (KeyError, TypeError, ValueError):
+        budgets = _sentence_budgets(params.get("sentence_count"), "sentence_count" in failing)
+        for keep in budgets:
+            repaired, reason = _apply_fixes(response, params, set(failing), line, keep)
+            if repaired is None:
+                return None, reason
+            if verify(meta, repaired) is True:
+                return repaired, None
+    except (KeyError, TypeError, ValueError, FlywheelError):
         return None, "bad_meta"
-    if repaired is None:
-        return None, reason
-    try:
-        ok = verify(meta, repaired)
-    except FlywheelError:
-        return None, "bad_meta"
-    return (repaired, None) if ok is True else (None, "still_failing")
+    return None, "still_failing" if budgets else "unfixable/sentence_count"
+
+
+def _sentence_budgets(sc: Mapping[str, Any] | None, failing: bool) -> list[int | None]:
+    """How many sentences to keep, tried in turn: all of them first unless the count already fails, then
+    ``n - 1`` down to 1 for "less than n" (the other fixes' lines count too); none to try for a failing
+    "at least n"."""
+    if sc is None:
+        return [None]
+    relation, n = sc["relation"], int(sc["n"])
+    if relation != "less than":
+        return [] if failing else [None]
+    return ([] if failing else [None]) + list(range(n - 1, 0, -1))
 
 
 def unsolved(meta: Mapping[str, Any] | None, responses: Sequence[str]) -> bool:

@@ -153,11 +153,11 @@ def mark_cut(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_TAIL = 16  # alphanumeric characters compared by ``with_cut``
+_TAIL = 16  # characters compared by ``with_cut``: case, spaces and commas aside (fixes change those)
 
 
 def _tail(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())[-_TAIL:]
+    return "".join(ch for ch in text.casefold() if not ch.isspace() and ch not in ",，")[-_TAIL:]
 
 
 def with_cut(source: Mapping[str, Any], text: str) -> dict[str, Any]:

@@ -137,6 +137,11 @@ def _two_responses_ok(text: str) -> bool:
     return len(parts) == 2 and all(parts) and parts[0] != parts[1]
 
 
+def placeholder_count(text: str) -> int:
+    """Placeholders in square brackets, such as ``[name]``."""
+    return len(_PLACEHOLDER.findall(text))
+
+
 def capital_words(text: str) -> int:
     """Words of two or more letters written entirely in capitals."""
     return sum(1 for w in words(text) if len(w) >= 2 and w.isupper())
@@ -300,7 +305,7 @@ _SPECS: tuple[InstructionSpec, ...] = (
         "placeholders",
         lambda r: {"n": r.randint(1, 3)},
         lambda p: f"Include at least {p['n']} placeholders in square brackets, such as [name].",
-        lambda t, p: len(_PLACEHOLDER.findall(t)) >= p["n"],
+        lambda t, p: placeholder_count(t) >= p["n"],
     ),
     InstructionSpec(
         "postscript",

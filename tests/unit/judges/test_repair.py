@@ -81,6 +81,33 @@ CASES = [
         "*Paris is old.* It is *big*. *It has a river.*",
     ),
     ("length_max_words", {"n": 7}, "Paris is old. It is big. It has a river.", "Paris is old. It is big."),
+    (
+        "sentence_count",
+        {"relation": "less than", "n": 3},
+        "Paris is old.\n\nIt is big. It has a river. And a tower.",
+        "Paris is old.\n\nIt is big.",
+    ),
+    (
+        "keywords_forbidden",
+        {"words": ["actually", "really"]},
+        "Actually, Paris is really old. I like it really.",
+        "Paris is old. I like it.",
+    ),
+    ("keywords_forbidden", {"words": ["thing", "nice"]}, "A Nice thing: Paris.", "A Pleasant item: Paris."),
+    (
+        "capital_words_frequency",
+        {"relation": "at least", "n": 3},
+        "The OLD capital of France is Paris.",
+        "The OLD CAPITAL of FRANCE is Paris.",
+    ),
+    ("capital_words_frequency", {"relation": "less than", "n": 2}, "NASA and ESA met.", "NASA and Esa met."),
+    (
+        "placeholders",
+        {"n": 2},
+        "Dear reader, Paris is old.",
+        "Dear reader, Paris is old.\nWritten by [name] on [date].",
+    ),
+    ("placeholders", {"n": 2}, "Dear [reader], Paris is old.", "Dear [reader], Paris is old.\nWritten by [name]."),
 ]
 
 
@@ -94,8 +121,52 @@ def test_each_fixable_kind(kind, params, response, expected):
 
 def test_fixable_kinds_are_registry_kinds():
     assert set(FIXABLE_KINDS) <= set(REGISTRY)
-    # fixes never add content: two answers, keywords or words to reach a length are not made up
-    assert {"two_responses", "keywords_include", "length_min_words", "placeholders"}.isdisjoint(FIXABLE_KINDS)
+    # fixes never add content: two answers, keywords, letters or words to reach a length are not made up
+    content = {"two_responses", "keywords_include", "keyword_frequency", "letter_frequency", "length_min_words"}
+    assert content.isdisjoint(FIXABLE_KINDS)
+
+
+def test_what_cannot_be_fixed_is_named():
+    text = "Paris is really old. It is big."
+    # a text is never lengthened, a word outside the swap table is not replaced
+    assert attempt_repair(text, meta(("sentence_count", {"relation": "at least", "n": 5}))) == (
+        None,
+        "unfixable/sentence_count",
+    )
+    assert attempt_repair(text, meta(("keywords_forbidden", {"words": ["old", "really"]}))) == (
+        None,
+        "unfixable/keywords_forbidden",
+    )
+    # too few words to write in capitals; more placeholders than the sign-off has fields
+    assert attempt_repair("Go on.", meta(("capital_words_frequency", {"relation": "at least", "n": 2})))[1] == (
+        "unfixable/capital_words_frequency"
+    )
+    assert attempt_repair(text, meta(("placeholders", {"n": 9}))) == (None, "unfixable/placeholders")
+
+
+def test_sentence_budget_leaves_room_for_the_lines_other_fixes_add():
+    m = meta(
+        ("sentence_count", {"relation": "less than", "n": 4}),
+        ("placeholders", {"n": 1}),
+        ("end_phrase", {"phrase": "Hope this helps!"}),
+    )
+    response = "Paris is old. It is big. It has a river. It has a tower."
+    # two lines are added (the sign-off and the end phrase), so one sentence of the answer stays
+    assert repair(response, m) == "Paris is old.\nWritten by [name].\nHope this helps!"
+    # a count that already passes is kept whole when nothing is added
+    assert repair("Paris is old. It is big.", meta(("sentence_count", {"relation": "less than", "n": 4}))) == (
+        "Paris is old. It is big."
+    )
+
+
+def test_capitals_never_touch_a_required_phrase():
+    m = meta(
+        ("capital_words_frequency", {"relation": "at least", "n": 2}),
+        ("start_phrase", {"phrase": "Here is my response:"}),
+        ("end_phrase", {"phrase": "That is all for now."}),
+    )
+    out = repair("Paris is the capital of France.", m)
+    assert out == "Here is my response:\nParis is the CAPITAL of FRANCE.\nThat is all for now."
 
 
 def test_math_answer_stated_nowhere_in_final_form_gets_the_line():

@@ -159,7 +159,7 @@ def test_merge_counts_verifier_repair_pairs_as_settled():
 
 def test_if_variants_add_verified_rows_for_plain_prompts_only(tmp_path):
     base = datasets.run(_context(tmp_path / "a"))
-    ctx = _context(tmp_path / "b", "judges.if_variants=2")
+    ctx = _context(tmp_path / "b", "judges.if_variants=8")
     man = datasets.run(ctx)
     pairs = list(read_output(ctx, man, "preference"))
     variants = [p for p in pairs if "#variant-" in p["prompt_id"]]
@@ -173,7 +173,7 @@ def test_if_variants_add_verified_rows_for_plain_prompts_only(tmp_path):
 
 def test_variants_without_their_pairs_are_sft_rows_only(tmp_path):
     base = datasets.run(_context(tmp_path / "a"))
-    ctx = _context(tmp_path / "b", "judges.if_variants=2", "judges.variant_pairs=false")
+    ctx = _context(tmp_path / "b", "judges.if_variants=8", "judges.variant_pairs=false")
     man = datasets.run(ctx)
     pairs = list(read_output(ctx, man, "preference"))
     assert not [p for p in pairs if "#variant-" in p["prompt_id"]]
@@ -242,8 +242,8 @@ def test_derived_variants_add_rows_and_change_the_fingerprint(tmp_path):
 
 
 def test_focused_variants_weigh_the_kinds_the_generator_failed(tmp_path):
-    plain = datasets.run(_context(tmp_path / "a", "judges.if_variants=4", "judges.variant_pairs=false"))
-    ctx = _context(tmp_path / "b", "judges.if_variants=4", "judges.variant_pairs=false", "judges.variant_focus=true")
+    plain = datasets.run(_context(tmp_path / "a", "judges.if_variants=8", "judges.variant_pairs=false"))
+    ctx = _context(tmp_path / "b", "judges.if_variants=8", "judges.variant_pairs=false", "judges.variant_focus=true")
     man = datasets.run(ctx)
     assert man["fingerprint"] != plain["fingerprint"]
     m = man["metrics"]
