@@ -9,7 +9,8 @@ for ``per_row`` new prompts: the same question followed by one or two instructio
 :mod:`flywheel.judges.repair` can satisfy. The response repaired to follow them (checked again by the
 verifiers) is the new prompt's SFT answer, and (repaired, original) -- the original fails the new
 instructions -- is a verifier-decided preference pair (judge ``verifier_repair``, rewards with the judged
-sign). The words stay the generator's own; only the form follows the instruction.
+sign). The words stay the generator's own -- cut short, a forbidden filler word dropped or swapped, a neutral
+line (postscript, template fields) added at most; only the form follows the instruction.
 
 With a ``focus`` (:func:`kind_failure_weights`), the repairable kinds are drawn in proportion to how often the
 generator failed each of them on the round's own instruction-following prompts, so the variants teach most what
