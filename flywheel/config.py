@@ -149,6 +149,9 @@ class EvalConfig:
             its sign test must reject "no difference" at ``1 - confidence``.
         margin: the lower bound of the primary suite's improvement (absolute accuracy).
         tolerance: the largest mean regression allowed on every other suite.
+        guard: ``confident`` (default): a suite past ``tolerance`` holds the candidate only if its interval at
+            ``confidence`` lies below 0 (a regression shown, as the primary's gain must be); ``mean``: the mean
+            alone decides (a suite of few prompts, or at its floor, then holds on noise).
         resamples: bootstrap resamples.
         always_promote: promote every candidate, whatever the suites say (tests and debugging; the reason says so).
     """
@@ -164,6 +167,7 @@ class EvalConfig:
     confidence: float = 0.95
     margin: float = 0.0
     tolerance: float = 0.02
+    guard: str = "confident"
     resamples: int = 2000
     always_promote: bool = False
 
@@ -316,6 +320,7 @@ def validate(cfg: Config) -> None:
         (0.0 < cfg.eval.confidence < 1.0, "eval.confidence must be in (0, 1)"),
         (math.isfinite(cfg.eval.margin), "eval.margin must be a finite number"),
         (math.isfinite(cfg.eval.tolerance) and cfg.eval.tolerance >= 0, "eval.tolerance must be a number >= 0"),
+        (cfg.eval.guard in ("confident", "mean"), "eval.guard must be 'confident' or 'mean'"),
         (cfg.eval.resamples >= 100, "eval.resamples must be >= 100"),
         (cfg.eval.max_prompts >= 1, "eval.max_prompts must be >= 1"),
         (cfg.eval.if_prompts >= 0 and cfg.eval.math_prompts >= 0, "eval.if_prompts/math_prompts must be >= 0"),

@@ -4,7 +4,8 @@ The gate (:func:`flywheel.evals.stats.gate`) pairs the candidate's and the gener
 on the same prompts. The primary suite (``eval.primary``, default ``if``: all instructions of a prompt
 followed, strict) must improve with stated confidence: its paired-bootstrap interval lies above
 ``eval.margin`` at ``eval.confidence`` and its exact sign test rejects "no difference" at
-``1 - eval.confidence``. No other suite may regress by more than ``eval.tolerance``. The decision, each
+``1 - eval.confidence``. No other suite may regress by more than ``eval.tolerance`` (``eval.guard``: shown at
+that confidence, the default, or by its mean alone). The decision, each
 suite's delta with its interval and the reason are in the manifest, in MLflow (tags on the round's run and
 the registered version) and in one console line.
 """
@@ -52,6 +53,7 @@ def decide(suites: dict[str, dict[str, Any]], ec: Any) -> tuple[bool, str, dict[
         margin=ec.margin,
         sign_alpha=1.0 - ec.confidence,
         resamples=ec.resamples,
+        guard=ec.guard,
     )
     if ec.always_promote and not promoted:
         return True, f"promote (eval.always_promote; the gate said: {reason})", stats
@@ -82,7 +84,7 @@ def run(ctx: Context) -> dict:
         decision = {"promoted": promoted, "reason": reason, "suites": stats}
         return {"generator": new, "candidate": cand, "decision": decision}, metrics
 
-    gate_cfg = [ec.primary, ec.confidence, ec.margin, ec.tolerance, ec.resamples, ec.always_promote]
+    gate_cfg = [ec.primary, ec.confidence, ec.margin, ec.tolerance, ec.resamples, ec.always_promote, ec.guard]
     man = run_once(ctx, "promote", [eman["fingerprint"], *gate_cfg], body, inputs={"evaluate": eman["fingerprint"]})
     if ctx.tracker is not None:
         sync_registry(ctx.store, ctx.tracker)  # after the manifest, skipped or not: a crash between is repaired

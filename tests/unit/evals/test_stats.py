@@ -8,7 +8,7 @@ import time
 import pytest
 
 from flywheel.errors import FlywheelError
-from flywheel.evals.stats import gate, paired_bootstrap, sign_test
+from flywheel.evals.stats import GUARDS, gate, paired_bootstrap, sign_test
 
 # ---- sign test -----------------------------------------------------------------------------------
 
@@ -173,13 +173,33 @@ def test_gate_holds_when_nothing_changed():
 
 
 def test_gate_blocks_on_a_secondary_regression_beyond_tolerance():
-    # math drops from 10/20 to 7/20 correct: delta -0.15 < -0.05
-    math_suite = _suite([1] * 7 + [0] * 13, [1] * 10 + [0] * 10)
+    # math drops from 20/40 to 14/40 correct: delta -0.15 < -0.05, 6 prompts lost and none won
+    math_suite = _suite([1] * 14 + [0] * 26, [1] * 20 + [0] * 20)
     ok, reason, stats = gate({"if": CLEAR_WIN, "math": math_suite}, primary="if", tolerance=0.05, confidence=0.95)
     assert stats["if"]["ok"] is True
     assert stats["math"]["delta"] == pytest.approx(-0.15)
     assert stats["math"]["ok"] is False and ok is False
     assert "math (guard) -0.1500" in reason and "regresses beyond tolerance 0.05" in reason
+
+
+def test_a_guard_regression_noise_can_explain_holds_only_with_guard_mean():
+    # math at its floor: 1 of 150 problems against 5 -- a mean of -0.027 past the 0.02 tolerance, but 2 prompts
+    # won and 6 lost: the interval reaches 0, so the default guard does not hold the candidate on it
+    math_suite = _suite([1, 1] + [0] * 148, [0, 0] + [1] * 6 + [0] * 142)
+    ok, reason, stats = gate({"if": CLEAR_WIN, "math": math_suite}, primary="if", tolerance=0.02, confidence=0.95)
+    assert stats["math"]["delta"] == pytest.approx(-4 / 150) and stats["math"]["high"] >= 0
+    assert ok is True and stats["math"]["ok"] is True
+    assert "math (guard) -0.0267" in reason and "not a regression at 95%" in reason
+    held, reason, _ = gate(
+        {"if": CLEAR_WIN, "math": math_suite}, primary="if", tolerance=0.02, confidence=0.95, guard="mean"
+    )
+    assert held is False and "regresses beyond tolerance 0.02" in reason
+    # a regression the interval shows holds under both
+    shown = _suite([0] * 12 + [0] * 138, [1] * 12 + [0] * 138)
+    for guard in GUARDS:
+        assert gate({"if": CLEAR_WIN, "math": shown}, "if", 0.02, 0.95, guard=guard)[0] is False
+    with pytest.raises(FlywheelError, match="guard"):
+        gate({"if": CLEAR_WIN}, "if", 0.02, 0.95, guard="median")
 
 
 def test_gate_allows_a_secondary_regression_within_tolerance():

@@ -57,6 +57,7 @@ def _eval(**over):
         "margin": 0.0,
         "resamples": 500,
         "always_promote": False,
+        "guard": "confident",
     }
     return SimpleNamespace(**{**base, **over})
 
@@ -119,6 +120,7 @@ def test_unaligned_results_are_refused():
         ("eval.confidence=1.5", "eval.confidence"),
         ("eval.margin=nan", "eval.margin"),
         ("eval.tolerance=-1", "eval.tolerance"),
+        ("eval.guard=median", "eval.guard"),
         ("eval.max_prompts=0", "eval.max_prompts"),
         ("models.reward=untrainedd", "models.reward"),
     ],
