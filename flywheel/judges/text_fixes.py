@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flywheel.sdg.instructions import sentences, words
+from flywheel.sdg.instructions import SENTENCE_BREAK, sentences, words
 
 # Template fields of the placeholder line, in the order they are used.
 PLACEHOLDER_FIELDS: tuple[tuple[str, str], ...] = (
@@ -41,7 +41,6 @@ _COMMA = re.compile(r"[,，]")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _SECTION_LABEL = re.compile(r"(?im)^\s*(?:#+\s*)?(?:\*\*)?section\s+\d+")
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")  # where ``sentences`` splits
 _BULLET_LINE = re.compile(r"(?m)^\s*[*-]\s+\S")
 
 
@@ -134,7 +133,7 @@ def first_sentences(text: str, k: int) -> str | None:
     if k < 1:
         return None
     text, count, start = text.strip(), 0, 0
-    for brk in _SENTENCE_BREAK.finditer(text):
+    for brk in SENTENCE_BREAK.finditer(text):
         count += bool(_WORD.search(text[start : brk.start()]))
         if count == k:
             return text[: brk.start()]

@@ -63,7 +63,7 @@ COMMON_LETTERS = "etaoinsr"
 RARE_LETTERS = "qzxjkvwybp"
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")  # where ``sentences`` splits
 _BULLET = re.compile(r"(?m)^\s*[*-]\s+\S")
 _HIGHLIGHT = re.compile(r"\*[^\n*]+\*")
 _PLACEHOLDER = re.compile(r"\[[^\[\]\n]+\]")
@@ -82,7 +82,7 @@ def words(text: str) -> list[str]:
 
 def sentences(text: str) -> list[str]:
     """Sentences split after ``.``, ``!`` or ``?`` plus whitespace; wordless pieces dropped."""
-    return [s for s in _SENTENCE_END.split(text.strip()) if _WORD.search(s)]
+    return [s for s in SENTENCE_BREAK.split(text.strip()) if _WORD.search(s)]
 
 
 def compare(count: int, relation: str, n: int) -> bool:
