@@ -30,6 +30,11 @@ Only mechanical fixes are made, one per instruction kind in ``FIXABLE_KINDS`` (k
   the last all-capital words in title case until there are few enough ("less than");
 * ``placeholders``: append a neutral sign-off line of template fields, ``Written by [name] on [date].``
 
+``two_responses`` is not a fix of one text: given a ``second`` response to the same prompt (another of the
+generator's own samples), the two are joined as the instruction asks (one line of six asterisks between,
+:func:`flywheel.judges.backtranslate.join_two`) before the other fixes, save the ones that regroup the whole text
+(``sections``, ``paragraphs``, ``bullets``: they would move the separator line); without one it is not repaired.
+
 Regrouping needs at least as many sentences as groups; the words and their order never change.
 
 Math (``meta["answer"]``): when the response never states a final answer in a form the verifier reads
@@ -50,6 +55,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.backtranslate import join_two
 from flywheel.judges.text_fixes import (
     capital_words_to,
     drop_commas,
@@ -225,13 +231,17 @@ def _apply_fixes(
     return body, None
 
 
-def attempt_repair(response: str, meta: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+def attempt_repair(
+    response: str, meta: Mapping[str, Any] | None, second: str | None = None
+) -> tuple[str | None, str | None]:
     """Repair a response that fails its verifiers, or say why it cannot be repaired.
 
     Args:
         response: assistant text.
         meta: the prompt row's ``meta`` (``answer``, ``instructions``, ``math_backend``), as
             :func:`flywheel.judges.verifiers.verify` reads it.
+        second: another response to the same prompt, joined after ``response`` when ``two_responses`` fails
+            (see the module docstring); None: ``two_responses`` is not repaired.
 
     Returns:
         ``(text, None)`` where ``verify(meta, text)`` is True (``response`` itself when it passes already), or
@@ -249,6 +259,17 @@ def attempt_repair(response: str, meta: Mapping[str, Any] | None) -> tuple[str |
             return response, None
         instructions = _instructions(meta)
         failing = [str(ins["kind"]) for ins in instructions if not verify_all(response, [ins])[0]]
+        if "two_responses" in failing and second is not None:
+            joined = join_two(response, second)
+            if joined is None:
+                return None, "unfixable/two_responses"
+            if verify(meta, joined) is True:
+                return joined, None
+            response = joined
+            failing = [str(ins["kind"]) for ins in instructions if not verify_all(response, [ins])[0]]
+            for kind in failing:  # a regrouping of the joined text would move the separator line
+                if kind in _LAYOUT_KINDS:
+                    return None, f"unfixable/{kind}"
         line = None
         answer = meta.get("answer")
         if answer is not None and verify_math(response, answer, backend=meta.get("math_backend", "auto")) is not True:
@@ -290,10 +311,17 @@ def unsolved(meta: Mapping[str, Any] | None, responses: Sequence[str]) -> bool:
     """Does ``meta`` carry a verifier that none of ``responses`` passes, nor can be repaired to pass?
 
     Such a prompt yields no verified answer and no verifier pair from these samples; more samples may.
+    ``two_responses`` counts as repairable when another, different response is there to join.
     """
     if not isinstance(meta, Mapping) or (meta.get("answer") is None and not meta.get("instructions")):
         return False
-    return all(attempt_repair(r, meta)[0] is None for r in responses)
+    return all(attempt_repair(r, meta, other_response(r, responses))[0] is None for r in responses)
+
+
+def other_response(response: str, responses: Sequence[str]) -> str | None:
+    """The first of ``responses`` whose text differs from ``response``'s (a ``second`` for ``attempt_repair``)."""
+    text = response.strip() if isinstance(response, str) else ""
+    return next((r for r in responses if isinstance(r, str) and r.strip() and r.strip() != text), None)
 
 
 def repair(response: str, meta: Mapping[str, Any] | None) -> str | None:

@@ -38,7 +38,8 @@ from typing import Any, cast
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.gaps import DEFAULT_MIN_JUDGED_GAP, check_min_judged_gap, judged_gap, with_judged_gap
-from flywheel.judges.repair import attempt_repair
+from flywheel.judges.repair import attempt_repair, other_response
+from flywheel.sdg.quality import is_refusal
 
 POLICIES = ("max_min", "max_random", "best_second")
 # Judges whose decision is not the reward model's ranking: their pairs' reward gap is set by ``judged_gap``.
@@ -318,9 +319,12 @@ def select_repair(
     complete = [c for c in cands if c.finished]
     if not complete:
         return None, None, "truncated"
-    source = max(complete, key=reward_of)
+    ranked = sorted(complete, key=reward_of, reverse=True)
+    source = ranked[0]
     meta = source.row.get("meta")
-    text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None)
+    others = [c.answer["content"] for c in ranked[1:] if not is_refusal(c.answer["content"])]
+    second = other_response(source.answer["content"], others)
+    text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None, second)
     if text is None:
         return None, None, reason
     if text.strip() == source.answer["content"].strip():

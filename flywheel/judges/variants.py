@@ -6,7 +6,8 @@ quotation, a fixed end phrase), so those kinds give no verified response, no pai
 
 Each chosen SFT response to a plain single-turn prompt (no instructions, no known answer, not code) is reused
 for ``per_row`` new prompts: the same question followed by one or two instructions drawn from the kinds that
-:mod:`flywheel.judges.repair` can satisfy. The response repaired to follow them (checked again by the
+:mod:`flywheel.judges.repair` can satisfy (``two_responses`` too where the prompt has a second answer to join:
+``seconds``). The response repaired to follow them (checked again by the
 verifiers) is the new prompt's SFT answer, and (repaired, original) -- the original fails the new
 instructions -- is a verifier-decided preference pair (judge ``verifier_repair``, rewards with the judged
 sign). The words stay the generator's own -- cut short, a forbidden filler word dropped or swapped, a neutral
@@ -78,7 +79,8 @@ def instruction_variants(
         min_judged_gap: see :func:`flywheel.judges.gaps.judged_gap`.
         max_instructions: most instructions per variant (1 to this many, drawn per variant).
         derived: draw from the kinds read off the answer too (see the module docstring).
-        seconds: ``prompt_id`` -> another answer to the same prompt, for ``two_responses`` (``derived`` only).
+        seconds: ``prompt_id`` -> another answer to the same prompt: ``two_responses`` is drawn too for a row
+            that has one (the two joined, :func:`flywheel.judges.backtranslate.join_two`); not with ``focus``.
         focus: repairable kind -> drawing weight (:func:`kind_failure_weights`); None draws them uniformly.
             Not used with ``derived``.
 
@@ -107,11 +109,9 @@ def instruction_variants(
             elif focus:
                 instructions = weighted_instructions(rng, n, focus)
             else:
-                instructions = sample_instructions(rng, n, FIXABLE_KINDS)
-            base = answer
-            if any(ins["kind"] == "two_responses" for ins in instructions):
-                base = join_two(answer, second or "") or answer
-            text, reason = attempt_repair(base, {"instructions": instructions})
+                joinable = bool(second and join_two(answer, second))
+                instructions = sample_instructions(rng, n, FIXABLE_KINDS + (("two_responses",) if joinable else ()))
+            text, reason = attempt_repair(answer, {"instructions": instructions}, second)
             if text is None:
                 counts[f"failed/{reason}"] += 1
                 continue

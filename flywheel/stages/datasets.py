@@ -181,7 +181,7 @@ def run(ctx: Context) -> dict:
                 jc.seed,
                 jc.min_judged_gap,
                 derived=jc.variant_derived,
-                seconds=second_answers(scored, sft) if jc.variant_derived else None,
+                seconds=second_answers(scored, sft),
                 focus=focus,
             )
             sft, pairs = sft + vsft, pairs + (vpairs if jc.variant_pairs else [])

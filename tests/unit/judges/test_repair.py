@@ -281,3 +281,30 @@ def test_unsolved_means_a_verifier_no_sample_passes_or_can_be_repaired_to_pass()
     # no verifier: nothing to retry for
     assert unsolved({}, ["anything"]) is False and unsolved(None, ["anything"]) is False
     assert unsolved(upper, []) is True
+
+
+def test_two_responses_joins_a_second_response_then_fixes_the_rest():
+    two = meta(("two_responses", {}))
+    # one text cannot be two responses; another sample to the same prompt can be joined to it
+    assert attempt_repair("Paris is the capital.", two) == (None, "unfixable/two_responses")
+    assert attempt_repair("Paris is the capital.", two, "Paris.") == ("Paris is the capital.\n******\nParis.", None)
+    assert attempt_repair("Paris.", two, " Paris. ") == (None, "unfixable/two_responses")  # the same text twice
+    both = meta(("two_responses", {}), ("all_lowercase", {}))
+    text, reason = attempt_repair("Paris is the Capital.", both, "It is Paris.")
+    assert reason is None and text == "paris is the capital.\n******\nit is paris."
+    assert verify(both, text) is True
+    # a fix that keeps one response only is caught by the final check
+    cut = meta(("two_responses", {}), ("sentence_count", {"relation": "less than", "n": 2}))
+    assert attempt_repair("Paris is old. It is big.", cut, "It is Paris. Yes.")[0] is None
+    # the separator stays on its own line: no regrouping of the joined text
+    listed = meta(("two_responses", {}), ("bullets", {"n": 2}))
+    assert attempt_repair("Paris is old. It is big.", listed, "It is Paris.") == (None, "unfixable/bullets")
+    # a response that needs no second one ignores it
+    assert attempt_repair("paris.", meta(("all_lowercase", {})), "other") == ("paris.", None)
+
+
+def test_unsolved_counts_two_different_samples_as_a_two_responses_repair():
+    two = meta(("two_responses", {}))
+    assert unsolved(two, ["Paris.", "It is Paris."]) is False
+    assert unsolved(two, ["Paris.", "Paris."]) is True  # nothing different to join
+    assert unsolved(two, ["Paris."]) is True

@@ -529,3 +529,19 @@ def test_a_cut_response_is_marked_where_it_is_used():
     _, sft_row, _ = select_repair([mark_cut(row("Cut mid", 3.0, False, meta=end, finished=False))])
     assert sft_row["messages"][-1]["content"].endswith("Any other questions?")
     assert "cut" not in sft_row["messages"][-1]
+
+
+def test_two_responses_is_repaired_by_joining_the_two_best_different_responses():
+    two = {"instructions": [make_instruction("two_responses", {})]}
+    rows = [
+        row("Paris.", 1.0, False, meta=two),
+        row("It is Paris.", 3.0, False, meta=two),
+        row("I cannot help with that.", 2.0, False, meta=two),  # a refusal is never the second response
+        row("It is Paris.", 2.5, False, meta=two, id="dup"),  # the same text again is not a second response
+    ]
+    pair, sft_row, reason = select_repair(rows)
+    assert reason is None
+    assert texts(pair) == ("It is Paris.\n******\nParis.", "It is Paris.")
+    assert sft_row["messages"][-1]["content"] == "It is Paris.\n******\nParis." and sft_row["repaired"] is True
+    # one response only: nothing to join
+    assert select_repair(rows[1:2]) == (None, None, "unfixable/two_responses")

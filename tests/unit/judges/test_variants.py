@@ -135,3 +135,21 @@ def test_a_variant_of_a_cut_answer_stays_cut_unless_its_fix_gives_it_an_end():
     assert any(s["messages"][1].get("cut") for s in sft) and not all(s["messages"][1].get("cut") for s in sft)
     plain, _, _ = instruction_variants([_row("c1")], {}, per_row=8, seed=3, min_judged_gap=0.5)
     assert not any("cut" in s["messages"][1] for s in plain)
+
+
+def test_a_row_with_a_second_answer_also_gets_two_responses_variants():
+    second = "Saturn is the sixth planet from the Sun. It is a gas giant."
+    rows = [_row(f"p{i}") for i in range(8)]
+    seconds = {f"p{i}": second for i in range(4)}  # half the rows have another answer
+    sft, _, counts = instruction_variants(rows, {}, per_row=8, seed=0, min_judged_gap=0.5, seconds=seconds)
+    two = [s for s in sft if "six asterisks" in s["messages"][0]["content"]]
+    assert counts["kind/two_responses"] == len(two) > 0
+    for s in two:
+        pid = s["prompt_id"].split("#")[0]
+        assert pid in seconds  # drawn only where a second answer exists
+        first, other = s["messages"][1]["content"].split("\n******\n")  # the separator on a line of its own
+        assert other.lower().startswith("saturn is the sixth planet")  # the second answer, its form fixed
+        assert verify({"instructions": [make_instruction("two_responses", {})]}, s["messages"][1]["content"])
+    # without seconds the draw is the repairable kinds only, as before
+    sft0, _, counts0 = instruction_variants(rows, {}, per_row=8, seed=0, min_judged_gap=0.5)
+    assert counts0["kind/two_responses"] == 0
