@@ -322,8 +322,11 @@ def select_repair(
     ranked = sorted(complete, key=reward_of, reverse=True)
     source = ranked[0]
     meta = source.row.get("meta")
-    others = [c.answer["content"] for c in ranked[1:] if not is_refusal(c.answer["content"])]
-    second = other_response(source.answer["content"], others)
+    # two_responses joins two whole answers: neither may be cut short (a kept cut answer carries "cut")
+    others = [
+        c.answer["content"] for c in ranked[1:] if not c.answer.get("cut") and not is_refusal(c.answer["content"])
+    ]
+    second = None if source.answer.get("cut") else other_response(source.answer["content"], others)
     text, reason = attempt_repair(source.answer["content"], meta if isinstance(meta, Mapping) else None, second)
     if text is None:
         return None, None, reason

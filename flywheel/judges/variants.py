@@ -100,7 +100,7 @@ def instruction_variants(
         counts["rows"] += 1
         question, source = row["messages"][0]["content"], row["messages"][1]
         answer = source["content"]
-        second = (seconds or {}).get(row["prompt_id"])
+        second = None if source.get("cut") else (seconds or {}).get(row["prompt_id"])  # join whole answers only
         rng = random.Random(f"variants:{seed}:{row['prompt_id']}")  # str seeds are stable across processes
         for j in range(per_row):
             n = rng.randint(1, max_instructions)
@@ -204,8 +204,8 @@ def second_answers(
     scored: Iterable[Mapping[str, Any]], sft: Iterable[Mapping[str, Any]], max_drop: float = 0.5
 ) -> dict[Any, str]:
     """``prompt_id`` -> the highest-reward other answer to the same single-turn prompt as a chosen SFT row, for
-    ``two_responses`` variants: a different text, not a refusal, its reward at most ``max_drop`` below the
-    chosen row's."""
+    ``two_responses`` variants: a different, whole text (not cut at the token limit), not a refusal, its reward at
+    most ``max_drop`` below the chosen row's."""
     chosen = {
         r.get("prompt_id"): (r["messages"][-1]["content"].strip(), r.get("reward"))
         for r in sft
@@ -216,6 +216,8 @@ def second_answers(
         pid, msgs, reward = r.get("prompt_id"), r.get("messages"), r.get("reward")
         if pid not in chosen or not isinstance(msgs, list) or len(msgs) != 2:
             continue
+        if r.get("finished") is False or (isinstance(msgs[-1], Mapping) and msgs[-1].get("cut")):
+            continue  # cut at the token limit: not a whole answer to join
         if isinstance(reward, bool) or not isinstance(reward, (int, float)):
             continue
         text = msgs[-1].get("content") if isinstance(msgs[-1], Mapping) else None

@@ -545,3 +545,12 @@ def test_two_responses_is_repaired_by_joining_the_two_best_different_responses()
     assert sft_row["messages"][-1]["content"] == "It is Paris.\n******\nParis." and sft_row["repaired"] is True
     # one response only: nothing to join
     assert select_repair(rows[1:2]) == (None, None, "unfixable/two_responses")
+
+
+def test_two_responses_never_joins_an_answer_cut_at_the_token_limit():
+    two = {"instructions": [make_instruction("two_responses", {})]}
+    cut = {"role": "assistant", "content": "It is Par", "cut": True}
+    rows = [row("Paris.", 3.0, False, meta=two), {**row("x", 2.0, False, meta=two), "messages": [dict(USER), cut]}]
+    assert select_repair(rows) == (None, None, "unfixable/two_responses")  # the only other answer is cut
+    rows = [{**row("x", 3.0, False, meta=two), "messages": [dict(USER), cut]}, row("Paris.", 2.0, False, meta=two)]
+    assert select_repair(rows) == (None, None, "unfixable/two_responses")  # the best one is cut itself

@@ -153,3 +153,33 @@ def test_a_row_with_a_second_answer_also_gets_two_responses_variants():
     # without seconds the draw is the repairable kinds only, as before
     sft0, _, counts0 = instruction_variants(rows, {}, per_row=8, seed=0, min_judged_gap=0.5)
     assert counts0["kind/two_responses"] == 0
+
+
+def test_second_answers_are_whole_and_a_cut_row_is_never_joined():
+    from flywheel.judges.variants import second_answers
+
+    chosen = [_row("p1"), _row("p2")]
+
+    def scored(pid, text, reward=2.9, **extra):
+        return {
+            "prompt_id": pid,
+            "messages": [chosen[0]["messages"][0], {"role": "assistant", "content": text}],
+            "reward": reward,
+            **extra,
+        }
+
+    rows = [
+        scored("p1", "Saturn is a gas giant."),
+        scored("p2", "Saturn is big.", finished=False),  # cut at the token limit
+        scored("p2", "I cannot help with that."),  # a refusal
+        scored("p2", "Saturn is far.", reward=1.0),  # far below the chosen answer's reward
+    ]
+    assert second_answers(rows, chosen) == {"p1": "Saturn is a gas giant."}
+    cut_row = {
+        **_row("p1"),
+        "messages": [chosen[0]["messages"][0], {"role": "assistant", "content": ANSWER, "cut": True}],
+    }
+    sft, _, counts = instruction_variants(
+        [cut_row], {}, per_row=16, seed=0, min_judged_gap=0.5, seconds={"p1": "Saturn is a gas giant."}
+    )
+    assert counts["kind/two_responses"] == 0 and sft
