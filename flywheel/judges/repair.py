@@ -29,6 +29,8 @@ Only mechanical fixes are made, one per instruction kind in ``FIXABLE_KINDS`` (k
 * ``capital_words_frequency``: write the longest words in capitals until there are enough ("at least"), or
   the last all-capital words in title case until there are few enough ("less than");
 * ``placeholders``: append a neutral sign-off line of template fields, ``Written by [name] on [date].``
+* ``keywords_include``: append a line naming the asked words the text lacks, ``Keywords: future, method.`` (the
+  words are listed, not worked into the answer's sentences: no claim is made up for them).
 
 ``two_responses`` is not a fix of one text: given a ``second`` response to the same prompt (another of the
 generator's own samples), the two are joined as the instruction asks (one line of six asterisks between,
@@ -61,6 +63,7 @@ from flywheel.judges.text_fixes import (
     drop_commas,
     first_sentences,
     highlight,
+    keyword_line,
     placeholder_line,
     regroup,
     swap_forbidden,
@@ -89,6 +92,7 @@ FIXABLE_KINDS: tuple[str, ...] = (
     "keywords_forbidden",
     "capital_words_frequency",
     "placeholders",
+    "keywords_include",
 )
 # Kinds whose fix regroups the whole text; one of them at a time.
 _LAYOUT_KINDS = ("sections", "paragraphs", "bullets")
@@ -194,6 +198,11 @@ def _apply_fixes(
         body = marked
     if line is not None:
         body = f"{body.rstrip()}\n{line}"
+    if "keywords_include" in failing:
+        listed = keyword_line(body, list(params["keywords_include"]["keywords"]))
+        if listed is None:
+            return None, "unfixable/keywords_include"
+        body = f"{body.rstrip()}\n{listed}"
     if "placeholders" in failing:
         fields = placeholder_line(int(params["placeholders"]["n"]) - placeholder_count(body))
         if fields is None:

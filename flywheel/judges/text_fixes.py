@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flywheel.sdg.instructions import SENTENCE_BREAK, sentences, words
+from flywheel.sdg.instructions import SENTENCE_BREAK, count_word, sentences, words
 
 # Template fields of the placeholder line, in the order they are used.
 PLACEHOLDER_FIELDS: tuple[tuple[str, str], ...] = (
@@ -195,3 +195,9 @@ def placeholder_line(n: int) -> str | None:
     if not 1 <= n <= len(PLACEHOLDER_FIELDS):
         return None
     return " ".join(f"{lead} [{field}]" for lead, field in PLACEHOLDER_FIELDS[:n]) + "."
+
+
+def keyword_line(text: str, keywords: Sequence[str]) -> str | None:
+    """A line naming the asked words the text lacks, ``Keywords: future, method.``; None when none is missing."""
+    missing = [k for k in keywords if count_word(text, k) == 0]
+    return f"Keywords: {', '.join(missing)}." if missing else None

@@ -94,7 +94,8 @@ def compare(count: int, relation: str, n: int) -> bool:
     raise FlywheelError(f"unknown relation {relation!r}; expected one of {RELATIONS}")
 
 
-def _count_word(text: str, word: str) -> int:
+def count_word(text: str, word: str) -> int:
+    """How often ``word`` occurs in ``text`` as a whole word, any case (what the keyword checks count)."""
     return len(re.findall(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE))
 
 
@@ -224,19 +225,19 @@ _SPECS: tuple[InstructionSpec, ...] = (
         "keywords_include",
         lambda r: {"keywords": r.sample(KEYWORD_POOL, 2)},
         lambda p: f"Use the words {_quoted(p['keywords'], 'and')} in your response.",
-        lambda t, p: all(_count_word(t, k) > 0 for k in p["keywords"]),
+        lambda t, p: all(count_word(t, k) > 0 for k in p["keywords"]),
     ),
     InstructionSpec(
         "keywords_forbidden",
         lambda r: {"words": r.sample(FORBIDDEN_POOL, 2)},
         lambda p: f"Do not use the words {_quoted(p['words'], 'or')} anywhere in your response.",
-        lambda t, p: all(_count_word(t, k) == 0 for k in p["words"]),
+        lambda t, p: all(count_word(t, k) == 0 for k in p["words"]),
     ),
     InstructionSpec(
         "keyword_frequency",
         lambda r: {"keyword": r.choice(KEYWORD_POOL), **_rel(r, 2, 4)},
         lambda p: f'The word "{p["keyword"]}" must appear {p["relation"]} {p["n"]} times in your response.',
-        lambda t, p: compare(_count_word(t, p["keyword"]), p["relation"], p["n"]),
+        lambda t, p: compare(count_word(t, p["keyword"]), p["relation"], p["n"]),
     ),
     InstructionSpec(
         "all_lowercase",

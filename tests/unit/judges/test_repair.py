@@ -108,6 +108,19 @@ CASES = [
         "Dear reader, Paris is old.\nWritten by [name] on [date].",
     ),
     ("placeholders", {"n": 2}, "Dear [reader], Paris is old.", "Dear [reader], Paris is old.\nWritten by [name]."),
+    # only the missing words are listed
+    (
+        "keywords_include",
+        {"keywords": ["river", "bridge"]},
+        "Paris has a River.",
+        "Paris has a River.\nKeywords: bridge.",
+    ),
+    (
+        "keywords_include",
+        {"keywords": ["river", "bridge"]},
+        "Paris is old.",
+        "Paris is old.\nKeywords: river, bridge.",
+    ),
 ]
 
 
@@ -121,8 +134,9 @@ def test_each_fixable_kind(kind, params, response, expected):
 
 def test_fixable_kinds_are_registry_kinds():
     assert set(FIXABLE_KINDS) <= set(REGISTRY)
-    # fixes never add content: two answers, keywords, letters or words to reach a length are not made up
-    content = {"two_responses", "keywords_include", "keyword_frequency", "letter_frequency", "length_min_words"}
+    # fixes never add content: two answers, letters, words to reach a length or a count are not made up
+    # (keywords_include is listed on a line of its own, never worked into the answer's sentences)
+    content = {"two_responses", "keyword_frequency", "letter_frequency", "length_min_words"}
     assert content.isdisjoint(FIXABLE_KINDS)
 
 
@@ -218,6 +232,19 @@ def test_several_fixes_keep_each_other_valid():
         "Here is my response:\n<<Paris>>\nParis.\n\nP.S. Thanks for reading.\nHope this helps!"
     )
 
+    # the keywords line lands before the postscript and the end phrase; commas and case follow the other rules
+    m = meta(
+        ("keywords_include", {"keywords": ["river", "bridge"]}),
+        ("no_commas", {}),
+        ("postscript", {"marker": "P.S."}),
+        ("end_phrase", {"phrase": "Hope this helps!"}),
+    )
+    assert repair("Paris is old, and big.", m) == (
+        "Paris is old and big.\nKeywords: river bridge.\n\nP.S. Thanks for reading.\nHope this helps!"
+    )
+    upper = meta(("keywords_include", {"keywords": ["river"]}), ("all_uppercase", {}))
+    assert repair("Paris is old.", upper) == "PARIS IS OLD.\nKEYWORDS: RIVER."
+
 
 def test_math_and_instructions_together():
     m = meta(("all_uppercase", {}), ("no_commas", {}), answer="1042")
@@ -271,9 +298,9 @@ def test_a_passing_response_is_returned_as_it_is():
 
 
 def test_unsolved_means_a_verifier_no_sample_passes_or_can_be_repaired_to_pass():
-    words = meta(("keywords_include", {"keywords": ["river", "bridge"]}))
+    words = meta(("keyword_frequency", {"keyword": "river", "relation": "at least", "n": 2}))
     assert unsolved(words, ["Paris is old.", "It is big."]) is True  # content: no repair
-    assert unsolved(words, ["Paris is old.", "A bridge over the river."]) is False  # one sample passes
+    assert unsolved(words, ["Paris is old.", "A river, then another river."]) is False  # one sample passes
     upper = meta(("all_uppercase", {}))
     assert unsolved(upper, ["Paris is old."]) is False  # repairable
     assert unsolved({"answer": "42"}, ["It is 41.", "The answer is 40."]) is True
