@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.candidates import candidates, group_by_prompt
 from flywheel.judges.pairwise import combine_both_orders, disagreement_reason, judge_prompt, parse_verdict
-from flywheel.judges.select import SelectionStats, candidates, group_by_prompt
+from flywheel.judges.select import SelectionStats
 
 
 def judge_requests(

@@ -2,7 +2,7 @@
 
 Nemotron-4 340B (NVIDIA, 2024, sec. 3.2.3): SFT data keeps the best response per prompt above a reward
 threshold; a verified-wrong response is never kept, a verified-right one ranks first. A prompt whose responses
-all fail their verifiers keeps the repaired best one (:func:`flywheel.judges.select.select_repair`). The report
+all fail their verifiers keeps the repaired best one (:func:`flywheel.judges.repair_pairs.select_repair`). The report
 filters its synthetic dialogues with the reward model (sec. 3.2.2): :func:`select_dialogues`.
 
 Inputs and outputs follow :mod:`flywheel.judges.select`; malformed rows are skipped and counted.
@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.candidates import candidates, group_by_prompt, reward_of
 from flywheel.judges.gaps import is_number
-from flywheel.judges.select import SelectionStats, candidates, group_by_prompt, reward_of, select_repair
+from flywheel.judges.repair_pairs import select_repair
+from flywheel.judges.select import SelectionStats
 
 
 def select_sft(

@@ -32,9 +32,9 @@ from typing import Any
 
 from flywheel.errors import FlywheelError
 from flywheel.judges.backtranslate import DERIVABLE_KINDS, derive, join_two
+from flywheel.judges.candidates import with_cut
 from flywheel.judges.gaps import judged_gap
 from flywheel.judges.repair import FIXABLE_KINDS, attempt_repair
-from flywheel.judges.select import with_cut
 from flywheel.sdg.if_prompts import draw_compatible, if_single_prompt, sample_instructions
 from flywheel.sdg.instructions import REGISTRY, verify_all
 from flywheel.sdg.quality import is_refusal

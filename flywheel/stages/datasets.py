@@ -34,8 +34,9 @@ from typing import Any
 
 from flywheel import __version__
 from flywheel.errors import FlywheelError
+from flywheel.judges.candidates import mark_cut
 from flywheel.judges.gaps import judged_gaps
-from flywheel.judges.select import mark_cut, select_preferences
+from flywheel.judges.select import select_preferences
 from flywheel.judges.sft_select import select_dialogues, select_sft_rows
 from flywheel.judges.variants import instruction_variants, kind_failure_weights, second_answers
 from flywheel.stages.common import Context, lineage, read_output, run_once, section, write_parts

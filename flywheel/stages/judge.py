@@ -14,9 +14,9 @@ import os
 from typing import Any
 
 from flywheel.judges.attributes import ATTRIBUTES, aggregate
+from flywheel.judges.candidates import group_by_prompt
 from flywheel.judges.config import SCORING_KEYS
 from flywheel.judges.llm_select import judge_requests, pairwise_select
-from flywheel.judges.select import group_by_prompt
 from flywheel.judges.verifiers import verify
 from flywheel.stages.common import Context, batched, map_parts, read_output, run_once, section, write_parts
 from flywheel.stages.roles import chat_pool, engines, generator, model_dir, reward_model

@@ -3,9 +3,11 @@
 import pytest
 
 from flywheel.errors import FlywheelError
+from flywheel.judges.candidates import mark_cut
 from flywheel.judges.gaps import judged_gap, judged_gaps, with_judged_gap
 from flywheel.judges.llm_select import judge_requests, pairwise_select
-from flywheel.judges.select import mark_cut, select_pair, select_preferences, select_repair
+from flywheel.judges.repair_pairs import select_repair
+from flywheel.judges.select import select_pair, select_preferences
 from flywheel.judges.sft_select import select_dialogues, select_sft, select_sft_rows
 from flywheel.sdg.instructions import make_instruction
 
