@@ -11,14 +11,14 @@ for ``per_row`` new prompts: the same question followed by one or two instructio
 verifiers) is the new prompt's SFT answer, and (repaired, original) -- the original fails the new
 instructions -- is a verifier-decided preference pair (judge ``verifier_repair``, rewards with the judged
 sign). The words stay the generator's own -- cut short, a forbidden filler word dropped or swapped, a neutral
-line (postscript, template fields) added at most; only the form follows the instruction.
+line (postscript, template fields, the asked keywords listed) added at most; only the form follows the instruction.
 
 With a ``focus`` (:func:`kind_failure_weights`), the repairable kinds are drawn in proportion to how often the
 generator failed each of them on the round's own instruction-following prompts, so the variants teach most what
 the generator still gets wrong; the held-out suites are never read.
 
-With ``derived`` on, the instructions are drawn from the content kinds too (use these words, this many sentences,
-at least N words, two responses): their parameters are read off the answer itself
+With ``derived`` on, the instructions are drawn from the content kinds too (this many sentences, at least N
+words, two responses): their parameters are read off the answer itself
 (:mod:`flywheel.judges.backtranslate`), so the answer follows them as it stands. Such a variant is an SFT row;
 it makes a pair only when repair had to change the answer for another instruction drawn with it.
 """
